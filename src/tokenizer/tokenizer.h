@@ -97,10 +97,14 @@ class StreamDecoder {
   std::string finish();
 
  private:
+  // As Hugging Face's DecodeStream: a window of recent ids is decoded, and the
+  // text past the previous window's decoding is emitted once it does not end
+  // in U+FFFD (an incomplete character).
   std::shared_ptr<const TokenizerImpl> impl_;
   bool skip_special_tokens_;
   std::vector<TokenId> ids_;
-  size_t emitted_bytes_ = 0;
+  std::string prefix_;
+  size_t prefix_index_ = 0;
 };
 
 // ---- Training a byte-level BPE tokenizer on a code corpus ----

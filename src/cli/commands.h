@@ -1,0 +1,36 @@
+// The `flywheel` command line: global options and the registration of each
+// subcommand (one file per subcommand, e.g. tokenizer_command.cpp).
+//
+// A subcommand's CLI11 callback only chooses what to run (sets *action);
+// main runs the action after the whole command line and config file have been
+// parsed and checked, so a usage error never leaves work half done, and every
+// failure comes back as a Status that main prints as one line (or one JSON
+// object with --json) with the exit code of core/json_output.h.
+//
+// Thread-safety: used from main's thread only.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <functional>
+#include <string>
+
+#include "core/status.h"
+
+namespace flywheel::cli {
+
+struct GlobalOptions {
+  bool json = false;               // results and errors as JSON lines on stdout
+  std::string log_level = "info";  // trace|debug|info|warn|error|off
+};
+
+using CommandAction = std::function<Status()>;
+
+// The footer every subcommand's --help ends with, naming the global options
+// that may also be given after the subcommand.
+std::string global_options_footer();
+
+// `flywheel tokenizer train|encode|decode|info`.
+void add_tokenizer_command(CLI::App& app, const GlobalOptions& global, CommandAction* action);
+
+}  // namespace flywheel::cli
