@@ -26,7 +26,7 @@ constexpr int kCasesPerGenerator = 1000;
 constexpr int kMaxReports = 5;
 
 uint64_t test_seed() {
-  static const uint64_t seed = [] {
+  static const uint64_t seed = []() -> uint64_t {
     if (const char* env = std::getenv("FLYWHEEL_TEST_SEED")) return std::strtoull(env, nullptr, 0);
     return (static_cast<uint64_t>(std::random_device{}()) << 32) ^ std::random_device{}();
   }();
