@@ -2,6 +2,7 @@
 // Whitespace, WhitespaceSplit and Sequence. Each turns every piece of a
 // PieceList into sub-pieces; only ByteLevel and Metaspace rewrite the text.
 #include "tokenizer/components.h"
+#include "tokenizer/utf8.h"
 
 namespace flywheel::tokenizer {
 namespace {
@@ -68,15 +69,39 @@ void split_piece(Span piece, const std::vector<Span>& matches, bool invert, Spli
 }
 
 // Splits every piece of `list` by a matcher(text, matches) function.
+// Invalid UTF-8 cannot occur in Hugging Face (its input is a Rust String);
+// flywheel keeps each run of invalid bytes as a piece of its own, whatever the
+// behavior, so byte-level tokenizers still encode every byte.
 template <typename FindAll>
 void split_all(PieceList& list, bool invert, SplitBehavior behavior, FindAll&& find_all) {
   std::vector<Span> out;
   out.reserve(list.pieces.size() * 4);
   std::vector<Span> matches;
-  for (const Span& piece : list.pieces) {
+  auto split_valid = [&](Span piece) {
     matches.clear();
     find_all(std::string_view(list.text).substr(piece.begin, piece.end - piece.begin), matches);
     split_piece(piece, matches, invert, behavior, out);
+  };
+  for (const Span& piece : list.pieces) {
+    std::string_view text = std::string_view(list.text).substr(piece.begin, piece.end - piece.begin);
+    if (is_valid_utf8(text)) {
+      split_valid(piece);
+      continue;
+    }
+    size_t i = 0, run_start = 0;
+    while (i < text.size()) {
+      size_t start = i;
+      if (next_code_point(text, i) != kInvalidCodePoint) continue;
+      while (i < text.size()) {  // extend over the whole run of invalid bytes
+        size_t probe = i;
+        if (next_code_point(text, probe) != kInvalidCodePoint) break;
+        i = probe;
+      }
+      if (start > run_start) split_valid({piece.begin + run_start, piece.begin + start});
+      out.push_back({piece.begin + start, piece.begin + i});
+      run_start = i;
+    }
+    if (run_start < text.size()) split_valid({piece.begin + run_start, piece.end});
   }
   list.pieces = std::move(out);
 }

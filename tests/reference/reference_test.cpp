@@ -91,12 +91,12 @@ class Mismatches {
   }
 
   // One line per kind with every failing name (details above are capped).
-  void summarize(size_t text_count) const {
+  void summarize(size_t text_count, size_t probe_count) const {
     for (const auto& [kind, names] : failed_) {
       std::string list;
       for (const auto& n : names) list += "\n    " + n;
-      ADD_FAILURE() << "[" << label_ << "] " << kind << ": " << names.size() << " of " << text_count
-                    << " cases differ from Hugging Face:" << list;
+      ADD_FAILURE() << "[" << label_ << "] " << kind << ": " << names.size() << " failing cases (of " << text_count
+                    << " texts and " << probe_count << " id lists checked):" << list;
     }
   }
 
@@ -214,7 +214,7 @@ void compare_with_hf(const std::string& label, const Tokenizer& fw, const fs::pa
       }
     }
   }
-  mismatches.summarize(cases.size());
+  mismatches.summarize(cases.size(), request.decode_ids.size());
   const double fw_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   std::cout << "[" << label << "] " << cases.size() << " texts (" << bytes / 1024 << " KiB) and "
             << request.decode_ids.size() << " id lists compared with Hugging Face tokenizers "
@@ -253,6 +253,10 @@ void check_resaved(std::string_view family) {
   compare_with_hf(label, *fw, saved);
 }
 
+TEST(HfReference, SelfCheckMustFail) {
+  auto fw = Tokenizer::from_file(real_tokenizer_path("qwen3"));
+  compare_with_hf("selfcheck", *fw, real_tokenizer_path("llama3"));
+}
 TEST(HfReference, Qwen3) {
   REQUIRE_REFERENCE_SETUP();
   check_real("qwen3");

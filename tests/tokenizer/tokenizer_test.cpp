@@ -64,7 +64,8 @@ TEST(Tokenizer, AddedTokenStripAndSingleWord) {
                               {{"content", "cat"}, {"single_word", true}, {"special", false}}});
   Tokenizer t = load(testing::byte_level_tokenizer({}, added));
   TokenId mask = *t.token_to_id("<mask>"), cat = *t.token_to_id("cat");
-  EXPECT_EQ(t.encode("a  <mask>  b"), (std::vector<TokenId>{'a', mask, 'b'})  // byte ids equal byte values here);
+  // Byte ids equal byte values in this tokenizer.
+  EXPECT_EQ(t.encode("a  <mask>  b"), (std::vector<TokenId>{'a', mask, 'b'}));
   EXPECT_EQ(t.encode("cat").front(), cat);
   auto ids = t.encode("concat");
   EXPECT_EQ(std::count(ids.begin(), ids.end(), cat), 0);
