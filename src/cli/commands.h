@@ -11,7 +11,6 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
-
 #include <functional>
 #include <string>
 
@@ -29,6 +28,11 @@ using CommandAction = std::function<Status()>;
 // The footer every subcommand's --help ends with, naming the global options
 // that may also be given after the subcommand.
 std::string global_options_footer();
+
+// Checks with one-line messages ("must be a positive integer, got 'abc'")
+// instead of CLI11's numeric range dumps.
+CLI::Validator positive_integer();
+CLI::Validator non_negative_integer();
 
 // `flywheel tokenizer train|encode|decode|info`.
 void add_tokenizer_command(CLI::App& app, const GlobalOptions& global, CommandAction* action);

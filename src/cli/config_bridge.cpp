@@ -96,8 +96,8 @@ void write_section(const CLI::App& app, bool default_also, bool write_descriptio
     out << body.str();
   }
   for (const CLI::App* sub : app.get_subcommands([](const CLI::App*) { return true; })) {
-    write_section(*sub, default_also, write_description, section.empty() ? sub->get_name() : section + "." + sub->get_name(),
-                  out);
+    write_section(*sub, default_also, write_description,
+                  section.empty() ? sub->get_name() : section + "." + sub->get_name(), out);
   }
 }
 
@@ -154,11 +154,15 @@ Result<std::vector<CLI::ConfigItem>> config_items_for(const Config& config, cons
     std::string name = parts.back();
     for (char& c : name) c = c == '_' ? '-' : c;
     const CLI::Option* option = app->get_option_no_throw("--" + name);
-    if (!is_settable(option)) {
+    if (option != nullptr && !is_settable(option)) {
+      return Status::invalid_argument(entry.origin + ": config key '" + key + "': --" + name +
+                                      " can only be given on the command line");
+    }
+    if (option == nullptr) {
       std::string section = item.parents.empty() ? "top level" : "[" + key.substr(0, key.rfind('.')) + "]";
       return Status::invalid_argument(entry.origin + ": unknown config key '" + key + "': '" +
-                                      command_path(item.parents) + "' has no option --" + name +
-                                      " (keys accepted in " + section + ": " + settable_keys(*app) + ")");
+                                      command_path(item.parents) + "' has no option --" + name + " (keys accepted in " +
+                                      section + ": " + settable_keys(*app) + ")");
     }
     item.name = option->get_lnames().front();
     item.inputs = config_value_to_strings(entry.value);
@@ -172,7 +176,7 @@ void enable_config_file(CLI::App& root) {
                   "TOML file with default option values: [section] per subcommand path, e.g. "
                   "[tokenizer.train] vocab_size = 8192; command-line flags win")
       ->type_name("FILE")
-      ->check(CLI::ExistingFile);
+      ->check(CLI::Validator(CLI::ExistingFile).description(""));
   root.config_formatter(std::make_shared<TomlConfigFormatter>(&root));
 }
 

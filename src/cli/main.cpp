@@ -5,6 +5,7 @@
 // exception leaves main.
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <exception>
@@ -78,12 +79,12 @@ int run(int argc, char** argv) {
   app.add_option("--log-level", global.log_level, "Log level on stderr: " + std::string(kLogLevelNames))
       ->envname("FLYWHEEL_LOG_LEVEL")
       ->type_name("LEVEL")
-      ->check(
+      ->check(CLI::Validator(
           [](const std::string& value) {
             auto level = parse_log_level(value);
             return level.ok() ? std::string() : level.status().message();
           },
-          "LEVEL");
+          ""));
   enable_config_file(app);
   app.footer(
       "Environment: FLYWHEEL_LOG_LEVEL (default log level), FLYWHEEL_NO_PROGRESS (no progress bars).\n"
@@ -103,34 +104,43 @@ int run(int argc, char** argv) {
   } catch (const CLI::CallForVersion& e) {
     std::printf("%s\n", e.what());
     return 0;
+  } catch (const CLI::ConfigError& e) {
+    // Names the file, line and key already; --help would not help.
+    return report_error(Status::invalid_argument(e.what()), global);
   } catch (const CLI::ParseError& e) {
+    std::string message = e.what();
+    // CLI11 checks for a missing subcommand before it reports unknown
+    // arguments; the unknown argument is the more useful of the two.
+    if (std::vector<std::string> unexpected = app.remaining(true);
+        dynamic_cast<const CLI::RequiredError*>(&e) != nullptr && !unexpected.empty()) {
+      message = "unknown argument '" + unexpected.front() + "'";
+    }
     std::string command = selected_command(app);
-    return report_error(Status::invalid_argument(e.what()), global, "run '" + command + " --help' for usage");
+    return report_error(Status::invalid_argument(message), global, "run '" + command + " --help' for usage");
   } catch (const std::exception& e) {
     return report_error(Status::internal(std::string("parsing the command line: ") + e.what()), global);
   }
 
-  if (Status status = set_log_level(global.log_level); !status.ok()) return report_error(status, global);
+  if (Status status = set_log_level(global.log_level); !status.is_ok()) return report_error(status, global);
   if (!action) {
     return report_error(Status::invalid_argument("no command given"), global,
                         "run '" + selected_command(app) + " --help' for usage");
   }
   Status status = run_action(action);
   // A full disk or a closed pipe on stdout must not pass as success.
-  if (std::fflush(stdout) != 0 && status.ok()) {
-    status = Status::io_error(std::string("cannot write to standard output: ") + std::strerror(errno));
+  if (status.is_ok()) {
+    errno = 0;
+    const bool flushed = std::fflush(stdout) == 0;
+    if (!flushed || std::ferror(stdout)) {
+      status = Status::io_error(std::string("cannot write to standard output") +
+                                (!flushed && errno != 0 ? std::string(": ") + std::strerror(errno) : std::string()));
+    }
   }
-  if (!status.ok()) return report_error(status, global);
+  if (!status.is_ok()) return report_error(status, global);
   return 0;
 }
 
 }  // namespace
-
-std::string global_options_footer() {
-  return "Global options (also accepted after the subcommand): --json, --config FILE, --log-level LEVEL, "
-         "--version.\nEvery option can also come from --config FILE, in the section named by the "
-         "subcommand path (see 'flywheel --help').";
-}
 
 }  // namespace flywheel::cli
 

@@ -3,7 +3,9 @@
 // --json); logs and progress go to stderr.
 #include <unistd.h>
 
+#include <charconv>
 #include <chrono>
+#include <climits>
 #include <cstdio>
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -110,6 +112,13 @@ std::string join(const std::vector<std::string>& items, std::string_view separat
 
 // ---- train ----
 
+std::string human_bytes(uint64_t bytes) {
+  if (bytes < 1000) return std::to_string(bytes) + " B";
+  if (bytes < 1000 * 1000) return fmt::format("{:.1f} KB", static_cast<double>(bytes) / 1e3);
+  if (bytes < uint64_t{1000} * 1000 * 1000) return fmt::format("{:.1f} MB", static_cast<double>(bytes) / 1e6);
+  return fmt::format("{:.2f} GB", static_cast<double>(bytes) / 1e9);
+}
+
 Status run_train(const TrainOptions& o, const GlobalOptions& global) {
   BpeTrainerOptions options;
   options.vocab_size = o.vocab_size;
@@ -137,8 +146,9 @@ Status run_train(const TrainOptions& o, const GlobalOptions& global) {
   const auto start = std::chrono::steady_clock::now();
   FW_ASSIGN_OR_RETURN(auto files, list_corpus_files(inputs, options));
   if (files.empty()) {
-    return Status::invalid_argument("no source files found under the --input paths (binary, vendored and "
-                                    "files above --max-file-bytes are skipped)");
+    return Status::invalid_argument(
+        "no source files found under the --input paths (binary, vendored and "
+        "files above --max-file-bytes are skipped)");
   }
   spdlog::info("training a {}-token byte-level BPE tokenizer on {} files", o.vocab_size, files.size());
   BpeTrainerStats stats;
@@ -165,12 +175,11 @@ Status run_train(const TrainOptions& o, const GlobalOptions& global) {
   }
   print_text(fmt::format(
       "trained {} (vocab size {}, {} merges)\n"
-      "  corpus:  {} files ({} skipped), {:.1f} MB, {} unique words\n"
+      "  corpus:  {} files ({} skipped), {}, {} unique words\n"
       "  time:    {:.1f} s (reading {:.1f} s, merging {:.1f} s)\n"
       "  hash:    sha256:{}\n",
-      out.string(), tokenizer.vocab_size(), stats.merges, stats.files, stats.files_skipped,
-      static_cast<double>(stats.bytes) / 1e6, stats.unique_words, seconds, stats.read_seconds, stats.merge_seconds,
-      tokenizer.content_hash()));
+      out.string(), tokenizer.vocab_size(), stats.merges, stats.files, stats.files_skipped, human_bytes(stats.bytes),
+      stats.unique_words, seconds, stats.read_seconds, stats.merge_seconds, tokenizer.content_hash()));
   return Status::ok();
 }
 
@@ -230,7 +239,9 @@ Result<std::vector<TokenId>> parse_ids(std::string_view text) {
   }
   std::vector<TokenId> ids;
   size_t i = 0;
-  auto is_separator = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == ',' || c == '[' || c == ']'; };
+  auto is_separator = [](char c) {
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == ',' || c == '[' || c == ']';
+  };
   while (i < text.size()) {
     if (is_separator(text[i])) {
       ++i;
@@ -242,7 +253,8 @@ Result<std::vector<TokenId>> parse_ids(std::string_view text) {
     int64_t value = 0;
     auto [ptr, ec] = std::from_chars(word.data(), word.data() + word.size(), value);
     if (ec != std::errc() || ptr != word.data() + word.size() || value < INT32_MIN || value > INT32_MAX) {
-      return Status::invalid_argument("'" + std::string(word) + "' is not a token id (expected integers such as \"1 2 3\")");
+      return Status::invalid_argument("'" + std::string(word) +
+                                      "' is not a token id (expected integers such as \"1 2 3\")");
     }
     ids.push_back(static_cast<TokenId>(value));
     i = end;
@@ -329,26 +341,31 @@ void add_tokenizer_command(CLI::App& app, const GlobalOptions& global, CommandAc
   auto train = std::make_shared<TrainOptions>();
   CLI::App* train_cmd = tokenizer->add_subcommand(
       "train", "Train a byte-level BPE tokenizer on source code and save it as tokenizer.json");
-  train_cmd->add_option("--input", train->inputs,
-                        "Files or directories to train on (directories are walked; binary, vendored and VCS "
-                        "files skipped). Default: the embedded corpus (Python standard library, /usr/include, "
-                        "flywheel's source)")
+  train_cmd
+      ->add_option("--input", train->inputs,
+                   "Files or directories to train on (directories are walked; binary, vendored and VCS "
+                   "files skipped). Default: the embedded corpus (Python standard library, /usr/include, "
+                   "flywheel's source)")
       ->type_name("PATH")
       ->expected(1, -1);
-  train_cmd->add_option("--vocab-size", train->vocab_size, "Vocabulary size, including the 256 bytes and special tokens")
+  train_cmd
+      ->add_option("--vocab-size", train->vocab_size, "Vocabulary size, including the 256 bytes and special tokens")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(positive_integer());
   train_cmd->add_option("--min-frequency", train->min_frequency, "Pairs seen fewer times are never merged")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(positive_integer());
   train_cmd->add_option("--threads", train->threads, "Threads for reading and counting (0: all cores)")
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
-  train_cmd->add_option("--max-bytes", train->max_bytes, "Stop reading the corpus after this many bytes (0: no limit)")
-      ->transform(CLI::AsSizeValue(true))
+      ->check(non_negative_integer());
+  train_cmd
+      ->add_option("--max-bytes", train->max_bytes,
+                   "Stop reading the corpus after this many bytes, e.g. 50MB or 1GiB (0: no limit)")
+      ->transform(CLI::AsSizeValue(true).description(""))
       ->type_name("SIZE")
       ->capture_default_str();
-  train_cmd->add_option("--max-file-bytes", train->max_file_bytes, "Skip larger files (likely generated)")
-      ->transform(CLI::AsSizeValue(true))
+  train_cmd->add_option("--max-file-bytes", train->max_file_bytes, "Skip larger files (likely generated), e.g. 1MiB")
+      ->transform(CLI::AsSizeValue(true).description(""))
       ->type_name("SIZE")
       ->capture_default_str();
   train_cmd->add_option("--special-tokens", train->special_tokens, "Special tokens to reserve (ids 0, 1, ...)")
@@ -372,7 +389,8 @@ void add_tokenizer_command(CLI::App& app, const GlobalOptions& global, CommandAc
                        "add_special_tokens=True");
   encode_cmd->add_flag("--tokens", encode->tokens, "Also show each token's string (one 'id<TAB>token' per line)");
   encode_cmd->footer(global_options_footer());
-  encode_cmd->callback([encode, &global, action] { *action = [encode, &global] { return run_encode(*encode, global); }; });
+  encode_cmd->callback(
+      [encode, &global, action] { *action = [encode, &global] { return run_encode(*encode, global); }; });
 
   // ---- decode ----
   auto decode = std::make_shared<DecodeOptions>();
@@ -383,11 +401,13 @@ void add_tokenizer_command(CLI::App& app, const GlobalOptions& global, CommandAc
       "Ids such as \"1 2 3\" or \"[1, 2, 3]\" (default: standard input; encode's --json output also works)");
   decode_cmd->add_flag("--skip-special", decode->skip_special, "Leave special tokens out of the text");
   decode_cmd->footer(global_options_footer());
-  decode_cmd->callback([decode, &global, action] { *action = [decode, &global] { return run_decode(*decode, global); }; });
+  decode_cmd->callback(
+      [decode, &global, action] { *action = [decode, &global] { return run_decode(*decode, global); }; });
 
   // ---- info ----
   auto info = std::make_shared<InfoOptions>();
-  CLI::App* info_cmd = tokenizer->add_subcommand("info", "Show a tokenizer's kind, vocabulary, merges and special tokens");
+  CLI::App* info_cmd =
+      tokenizer->add_subcommand("info", "Show a tokenizer's kind, vocabulary, merges and special tokens");
   add_tokenizer_option(*info_cmd, info->tokenizer);
   info_cmd->footer(global_options_footer());
   info_cmd->callback([info, &global, action] { *action = [info, &global] { return run_info(*info, global); }; });

@@ -14,8 +14,16 @@ std::filesystem::path temp_path_for(const std::filesystem::path& path, int attem
   // processes) apart; the leading dot keeps the file out of casual listings
   // and out of globs such as *.json.
   static std::atomic<uint64_t> counter{0};
-  std::string name = "." + path.filename().string() + std::string(kTempMarker) + std::to_string(::getpid()) + "-" +
-                     std::to_string(counter.fetch_add(1)) + (attempt > 0 ? "-" + std::to_string(attempt) : "");
+  std::string name(1, '.');
+  name += path.filename().string();
+  name += kTempMarker;
+  name += std::to_string(::getpid());
+  name += '-';
+  name += std::to_string(counter.fetch_add(1));
+  if (attempt > 0) {
+    name += '-';
+    name += std::to_string(attempt);
+  }
   return path.parent_path() / name;
 }
 
@@ -49,15 +57,15 @@ Status write_file_atomically(const std::filesystem::path& path, std::string_view
 
   Status status = write_and_sync(*file, bytes);
   file.reset();
-  if (status.ok()) status = fs.rename_file(temp, path);
-  if (!status.ok()) {
+  if (status.is_ok()) status = fs.rename_file(temp, path);
+  if (!status.is_ok()) {
     // Best effort: the error that matters is the one above, not a failed cleanup.
     (void)fs.remove_file(temp);
     return status.with_context("cannot write '" + path.string() + "' (the previous file, if any, is unchanged)");
   }
 
   Status synced = fs.sync_directory(dir.empty() ? std::filesystem::path(".") : dir);
-  if (!synced.ok()) {
+  if (!synced.is_ok()) {
     return synced.with_context("wrote '" + path.string() + "' but could not make its new name durable");
   }
   return Status::ok();

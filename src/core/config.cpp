@@ -21,12 +21,23 @@ std::string quote(std::string_view s) {
   std::string out = "\"";
   for (char c : s) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
-      case '\r': out += "\\r"; break;
-      default: out += c;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      default:
+        out += c;
     }
   }
   out += '"';
@@ -74,13 +85,20 @@ std::string toml_text(const T& value) {
 
 Result<ConfigScalar> scalar_from_node(const toml::node& node, const std::string& key, std::string_view source_name) {
   switch (node.type()) {
-    case toml::node_type::boolean: return ConfigScalar(node.as_boolean()->get());
-    case toml::node_type::integer: return ConfigScalar(static_cast<int64_t>(node.as_integer()->get()));
-    case toml::node_type::floating_point: return ConfigScalar(node.as_floating_point()->get());
-    case toml::node_type::string: return ConfigScalar(node.as_string()->get());
-    case toml::node_type::date: return ConfigScalar(toml_text(node.as_date()->get()));
-    case toml::node_type::time: return ConfigScalar(toml_text(node.as_time()->get()));
-    case toml::node_type::date_time: return ConfigScalar(toml_text(node.as_date_time()->get()));
+    case toml::node_type::boolean:
+      return ConfigScalar(node.as_boolean()->get());
+    case toml::node_type::integer:
+      return ConfigScalar(static_cast<int64_t>(node.as_integer()->get()));
+    case toml::node_type::floating_point:
+      return ConfigScalar(node.as_floating_point()->get());
+    case toml::node_type::string:
+      return ConfigScalar(node.as_string()->get());
+    case toml::node_type::date:
+      return ConfigScalar(toml_text(node.as_date()->get()));
+    case toml::node_type::time:
+      return ConfigScalar(toml_text(node.as_time()->get()));
+    case toml::node_type::date_time:
+      return ConfigScalar(toml_text(node.as_date_time()->get()));
     default:
       return Status::unsupported(origin_of(node, source_name) + ": '" + key +
                                  "': arrays may hold only strings, numbers, booleans or dates "
@@ -121,9 +139,8 @@ std::string with_article(std::string_view type_name) {
 }
 
 Status type_error(std::string_view key, const ConfigEntry& entry, std::string_view expected) {
-  return Status::invalid_argument(entry.origin + ": '" + std::string(key) + "': expected " +
-                                  with_article(expected) + ", got " +
-                                  with_article(config_value_type_name(entry.value)) + " (" +
+  return Status::invalid_argument(entry.origin + ": '" + std::string(key) + "': expected " + with_article(expected) +
+                                  ", got " + with_article(config_value_type_name(entry.value)) + " (" +
                                   config_value_to_toml(entry.value) + ")");
 }
 
@@ -131,11 +148,16 @@ Status type_error(std::string_view key, const ConfigEntry& entry, std::string_vi
 
 std::string_view config_value_type_name(const ConfigValue& value) {
   switch (value.index()) {
-    case 0: return "boolean";
-    case 1: return "integer";
-    case 2: return "float";
-    case 3: return "string";
-    default: return "array";
+    case 0:
+      return "boolean";
+    case 1:
+      return "integer";
+    case 2:
+      return "float";
+    case 3:
+      return "string";
+    default:
+      return "array";
   }
 }
 
@@ -188,8 +210,8 @@ Result<Config> Config::from_toml(std::string_view text, std::string_view source_
   } catch (const toml::parse_error& error) {
     const auto& where = error.source().begin;
     return Status::invalid_argument(std::string(source_name) + ":" + std::to_string(where.line) + ":" +
-                                    std::to_string(where.column) + ": invalid TOML: " +
-                                    std::string(error.description()));
+                                    std::to_string(where.column) +
+                                    ": invalid TOML: " + std::string(error.description()));
   }
   Config config;
   FW_RETURN_IF_ERROR(flatten(table, "", source_name, config.entries_));
@@ -223,7 +245,7 @@ Status Config::set_from_assignment(std::string_view assignment, std::string_view
     toml::table parsed = toml::parse("value = " + std::string(text));
     if (parsed.size() == 1) {
       std::map<std::string, ConfigEntry, std::less<>> flat;
-      if (flatten(parsed, "", origin, flat).ok() && flat.size() == 1 && flat.begin()->first == "value") {
+      if (flatten(parsed, "", origin, flat).is_ok() && flat.size() == 1 && flat.begin()->first == "value") {
         set(std::string(key), std::move(flat.begin()->second.value), std::string(origin));
         return Status::ok();
       }
@@ -344,9 +366,9 @@ Status Config::check_known_keys(const std::vector<std::string>& known, std::stri
     std::string list;
     for (const auto& k : known) list += (list.empty() ? "" : ", ") + k;
     std::string where = prefix.empty() ? std::string() : " in [" + std::string(prefix) + "]";
-    return Status::invalid_argument(it->second.origin + ": unknown config key '" + it->first + "'" +
-                                    (known.empty() ? " (no keys are accepted" + where + ")"
-                                                   : " (known keys" + where + ": " + list + ")"));
+    return Status::invalid_argument(
+        it->second.origin + ": unknown config key '" + it->first + "'" +
+        (known.empty() ? " (no keys are accepted" + where + ")" : " (known keys" + where + ": " + list + ")"));
   }
   return Status::ok();
 }

@@ -11,7 +11,12 @@
 namespace flywheel {
 namespace {
 
-std::string quoted(const std::filesystem::path& path) { return "'" + path.string() + "'"; }
+std::string quoted(const std::filesystem::path& path) {
+  std::string out(1, '\'');
+  out += path.string();
+  out += '\'';
+  return out;
+}
 
 // Closes on destruction so that an early return never leaks the descriptor.
 class FdGuard {

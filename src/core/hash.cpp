@@ -123,8 +123,6 @@ Result<std::string> sha256_file(const std::filesystem::path& path) {
   return hasher.finish_hex();
 }
 
-uint64_t xxh3_64(std::string_view data, uint64_t seed) {
-  return XXH3_64bits_withSeed(data.data(), data.size(), seed);
-}
+uint64_t xxh3_64(std::string_view data, uint64_t seed) { return XXH3_64bits_withSeed(data.data(), data.size(), seed); }
 
 }  // namespace flywheel

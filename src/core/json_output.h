@@ -17,9 +17,8 @@
 // U+FFFD in place of the bad bytes (JSON has no way to carry raw bytes).
 #pragma once
 
-#include <nlohmann/json.hpp>
-
 #include <cstdio>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 

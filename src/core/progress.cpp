@@ -62,7 +62,11 @@ std::string format_rate(double per_second, std::string_view unit) {
   if (!std::isfinite(per_second) || per_second < 0) per_second = 0;
   if (unit == "B") return scaled_bytes(per_second) + "/s";
   std::string out = plain_count(per_second);
-  out += unit.empty() ? "/s" : " " + std::string(unit) + "/s";
+  if (!unit.empty()) {
+    out += ' ';
+    out += unit;
+  }
+  out += "/s";
   return out;
 }
 
@@ -89,7 +93,8 @@ std::string format_line(const Snapshot& s, int width) {
     const double fraction = std::min(1.0, static_cast<double>(s.done) / static_cast<double>(s.total));
     std::string amounts;
     if (s.unit == "B") {
-      amounts = format_amount(static_cast<double>(s.done), "B") + "/" + format_amount(static_cast<double>(s.total), "B");
+      amounts =
+          format_amount(static_cast<double>(s.done), "B") + "/" + format_amount(static_cast<double>(s.total), "B");
     } else {
       amounts = plain_count(static_cast<double>(s.done)) + "/" + format_amount(static_cast<double>(s.total), s.unit);
     }
@@ -103,8 +108,10 @@ std::string format_line(const Snapshot& s, int width) {
     char percent[16];
     std::snprintf(percent, sizeof percent, "%3d%%", static_cast<int>(fraction * 100));
     tail = std::string(percent) + " " + amounts + " " + format_rate(rate, s.unit) + " " + when;
-    // The bar takes whatever room the text leaves, within reason.
-    const int room = width - static_cast<int>(line.size()) - static_cast<int>(tail.size()) - 4;
+    // The bar's width depends only on the label and the terminal, not on the
+    // text after it (whose length changes with every redraw), so it stays put.
+    constexpr int kTailRoom = 44;
+    const int room = width - static_cast<int>(line.size()) - kTailRoom - 3;
     const int bar_width = std::min(40, room);
     if (bar_width >= 10) {
       const int filled = static_cast<int>(fraction * bar_width);
@@ -156,9 +163,7 @@ struct ProgressBar::State {
   std::mutex draw_mutex;
   bool finished = false;  // guarded by draw_mutex
 
-  int64_t now_ns() const {
-    return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - start).count();
-  }
+  int64_t now_ns() const { return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - start).count(); }
 
   // Caller holds draw_mutex.
   void draw(bool final) {

@@ -9,12 +9,14 @@
 // whose count is current is the true maximum.
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <chrono>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <queue>
 #include <unordered_map>
 #include <unordered_set>
+#include <utility>
 
 #include "core/progress.h"
 #include "tokenizer/bpe_trainer.h"
@@ -150,6 +152,9 @@ struct WordTable {
   std::vector<int64_t> count;
 };
 
+}  // namespace
+
+// Special tokens and vocab_size make sense together (see learn_bpe).
 Status check_options(const BpeTrainerOptions& options) {
   const auto& specials = options.special_tokens;
   const auto& bytes = byte_to_unicode();
@@ -170,8 +175,6 @@ Status check_options(const BpeTrainerOptions& options) {
   }
   return Status::ok();
 }
-
-}  // namespace
 
 Result<BpeVocabulary> learn_bpe(const std::vector<WordCount>& words, const BpeTrainerOptions& options,
                                 ProgressBar* progress) {

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -68,16 +69,17 @@ inline std::string base64_decode(std::string_view in) {
 }
 
 struct HfRequest {
-  fs::path tokenizer;                       // tokenizer.json for Hugging Face to load
-  std::vector<std::string> texts;           // valid UTF-8
+  fs::path tokenizer;              // tokenizer.json for Hugging Face to load
+  std::vector<std::string> texts;  // valid UTF-8
   std::vector<std::vector<TokenId>> decode_ids;
-  std::vector<std::string> lossy;           // arbitrary bytes
+  std::vector<std::string> lossy;  // arbitrary bytes
+  std::vector<TokenId> id_to_token;
 };
 
 struct HfTextResult {
-  std::vector<TokenId> ids;                 // add_special_tokens=false
-  std::vector<TokenId> ids_special;         // add_special_tokens=true
-  std::string decode, decode_skip;          // of ids, skip_special_tokens false/true
+  std::vector<TokenId> ids;                         // add_special_tokens=false
+  std::vector<TokenId> ids_special;                 // add_special_tokens=true
+  std::string decode, decode_skip;                  // of ids, skip_special_tokens false/true
   std::string decode_special, decode_special_skip;  // of ids_special
 };
 
@@ -87,9 +89,11 @@ struct HfDecodeResult {
 
 struct HfResponse {
   std::string tokenizers_version;
-  std::vector<HfTextResult> results;        // one per request text
-  std::vector<HfDecodeResult> decoded_ids;  // one per request id list
-  std::vector<std::string> lossy;           // one per request lossy entry
+  size_t vocab_size = 0;                           // with added tokens
+  std::vector<HfTextResult> results;               // one per request text
+  std::vector<HfDecodeResult> decoded_ids;         // one per request id list
+  std::vector<std::string> lossy;                  // one per request lossy entry
+  std::vector<std::optional<std::string>> tokens;  // one per request id_to_token entry
 };
 
 inline std::string shell_quote(const std::string& s) {
@@ -112,6 +116,7 @@ inline Result<HfResponse> run_hf(const HfRequest& request, const fs::path& work_
   auto& texts = j["texts"] = nlohmann::json::array();
   for (const auto& t : request.texts) texts.push_back(base64_encode(t));
   j["decode_ids"] = request.decode_ids;
+  j["id_to_token"] = request.id_to_token;
   auto& lossy = j["lossy"] = nlohmann::json::array();
   for (const auto& t : request.lossy) lossy.push_back(base64_encode(t));
   {
@@ -121,12 +126,12 @@ inline Result<HfResponse> run_hf(const HfRequest& request, const fs::path& work_
   }
 
   const std::string command = "node " + shell_quote((reference_dir() / "hf_tokenize.js").string()) + " " +
-                              shell_quote(request_path.string()) + " " + shell_quote(response_path.string()) +
-                              " 2>" + shell_quote(stderr_path.string());
+                              shell_quote(request_path.string()) + " " + shell_quote(response_path.string()) + " 2>" +
+                              shell_quote(stderr_path.string());
   const int rc = std::system(command.c_str());
   if (rc != 0) {
-    return Status::internal("Hugging Face reference run failed (exit status " + std::to_string(rc) + "): " +
-                            read_file_bytes(stderr_path).value_or("(no stderr)") + "\ncommand: " + command);
+    return Status::internal("Hugging Face reference run failed (exit status " + std::to_string(rc) +
+                            "): " + read_file_bytes(stderr_path).value_or("(no stderr)") + "\ncommand: " + command);
   }
   auto text = read_file_bytes(response_path);
   if (!text) return Status::io_error("hf_tokenize.js wrote no response at " + response_path.string());
@@ -135,6 +140,7 @@ inline Result<HfResponse> run_hf(const HfRequest& request, const fs::path& work_
   try {
     auto r = nlohmann::json::parse(*text);
     response.tokenizers_version = r.at("tokenizers_version").get<std::string>();
+    response.vocab_size = r.at("vocab_size").get<size_t>();
     for (const auto& x : r.at("results")) {
       HfTextResult t;
       t.ids = x.at("ids").get<std::vector<TokenId>>();
@@ -146,15 +152,18 @@ inline Result<HfResponse> run_hf(const HfRequest& request, const fs::path& work_
       response.results.push_back(std::move(t));
     }
     for (const auto& x : r.at("decoded_ids")) {
-      response.decoded_ids.push_back({base64_decode(x.at("decode").get<std::string>()),
-                                      base64_decode(x.at("decode_skip").get<std::string>())});
+      response.decoded_ids.push_back(
+          {base64_decode(x.at("decode").get<std::string>()), base64_decode(x.at("decode_skip").get<std::string>())});
     }
     for (const auto& x : r.at("lossy")) response.lossy.push_back(base64_decode(x.get<std::string>()));
+    for (const auto& x : r.at("tokens")) {
+      response.tokens.push_back(x.is_null() ? std::nullopt : std::optional(base64_decode(x.get<std::string>())));
+    }
   } catch (const std::exception& e) {
     return Status::corruption("cannot parse " + response_path.string() + ": " + e.what());
   }
   if (response.results.size() != request.texts.size() || response.decoded_ids.size() != request.decode_ids.size() ||
-      response.lossy.size() != request.lossy.size()) {
+      response.lossy.size() != request.lossy.size() || response.tokens.size() != request.id_to_token.size()) {
     return Status::corruption("hf_tokenize.js answered a different number of items than asked");
   }
   return response;

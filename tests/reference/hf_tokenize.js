@@ -10,12 +10,13 @@
 //            "texts": [base64 of UTF-8 bytes, ...],      encode (with and without
 //                                                        special tokens) + decode
 //            "decode_ids": [[id, ...], ...],             decode only
-//            "lossy": [base64 of arbitrary bytes, ...]}  UTF-8 decoding with U+FFFD
-// RESPONSE: {"tokenizers_version": "...",
+//            "lossy": [base64 of arbitrary bytes, ...],  UTF-8 decoding with U+FFFD
+//            "id_to_token": [id, ...]}
+// RESPONSE: {"tokenizers_version": "...", "vocab_size": largest id + 1 (added tokens too),
 //            "results": [{"ids", "ids_special", "decode", "decode_skip",
 //                         "decode_special", "decode_special_skip"}, ...],
 //            "decoded_ids": [{"decode", "decode_skip"}, ...],
-//            "lossy": [base64, ...]}
+//            "lossy": [base64, ...], "tokens": [base64 or null, ...]}
 // Every string in the response is base64 of UTF-8 bytes, so nothing is lost to
 // JSON escaping. Errors go to stderr with exit status 1.
 'use strict';
@@ -92,8 +93,16 @@ async function main() {
   // Rust's String::from_utf8_lossy does.
   const lossy = (request.lossy || []).map((s) => b64(Buffer.from(s, 'base64').toString('utf8')));
 
-  fs.writeFileSync(process.argv[3],
-                   JSON.stringify({tokenizers_version: version, results, decoded_ids: decodedIds, lossy}));
+  const tokens = (request.id_to_token || []).map((id) => {
+    const token = tokenizer.idToToken(id);
+    return token === null || token === undefined ? null : b64(token);
+  });
+
+  fs.writeFileSync(process.argv[3], JSON.stringify({
+    tokenizers_version: version, vocab_size: Object.values(tokenizer.getVocab(true)).reduce((a, b) => Math.max(a, b), -1) + 1, results,
+    decoded_ids: decodedIds, lossy,
+    tokens,
+  }));
 }
 
 main().catch((e) => fail(e && e.stack ? e.stack : String(e)));

@@ -108,11 +108,21 @@ inline std::string escape_bytes(std::string_view s, size_t max_bytes = 600) {
     auto c = static_cast<unsigned char>(s[i]);
     if (c < 0x80) {
       switch (c) {
-        case '\n': out += "\\n"; break;
-        case '\r': out += "\\r"; break;
-        case '\t': out += "\\t"; break;
-        case '\\': out += "\\\\"; break;
-        case '"': out += "\\\""; break;
+        case '\n':
+          out += "\\n";
+          break;
+        case '\r':
+          out += "\\r";
+          break;
+        case '\t':
+          out += "\\t";
+          break;
+        case '\\':
+          out += "\\\\";
+          break;
+        case '"':
+          out += "\\\"";
+          break;
         default:
           if (c < 0x20 || c == 0x7f) {
             std::snprintf(buf, sizeof buf, "\\x%02X", c);
@@ -139,25 +149,6 @@ inline std::string escape_bytes(std::string_view s, size_t max_bytes = 600) {
   }
   if (i < s.size()) out += "...(" + std::to_string(s.size() - i) + " more bytes)";
   return "\"" + out + "\"";
-}
-
-// ids[begin, end) as "i:id 'token'" lines' worth of text on one line.
-inline std::string format_ids(const Tokenizer& tokenizer, const std::vector<TokenId>& ids, size_t begin, size_t end) {
-  std::string out;
-  end = std::min(end, ids.size());
-  if (begin > 0) out += "... ";
-  for (size_t i = begin; i < end; ++i) {
-    auto token = tokenizer.id_to_token(ids[i]);
-    out += std::to_string(ids[i]) + "=" + (token ? escape_bytes(*token, 40) : std::string("?")) + " ";
-  }
-  if (end < ids.size()) out += "... (" + std::to_string(ids.size()) + " ids)";
-  return out;
-}
-
-inline size_t first_difference(const std::vector<TokenId>& a, const std::vector<TokenId>& b) {
-  size_t i = 0;
-  while (i < a.size() && i < b.size() && a[i] == b[i]) ++i;
-  return i;
 }
 
 // GPT-2's table, written out again here so the tests do not trust the code
@@ -232,13 +223,39 @@ inline std::optional<std::string> byte_level_ids_to_bytes(const Tokenizer& token
     auto token = tokenizer.id_to_token(id);
     auto bytes = token ? byte_level_token_bytes(*token) : std::nullopt;
     if (!bytes) {
-      if (problem) *problem = "id " + std::to_string(id) + " (" + (token ? escape_bytes(*token) : "unknown") +
-                              ") is not an added token nor made of byte-level characters";
+      if (problem)
+        *problem = "id " + std::to_string(id) + " (" + (token ? escape_bytes(*token) : "unknown") +
+                   ") is not an added token nor made of byte-level characters";
       return std::nullopt;
     }
     out += *bytes;
   }
   return out;
+}
+
+// ids[begin, end) as "id=token" pairs on one line, for failure messages.
+inline std::string format_ids(const Tokenizer& tokenizer, const std::vector<TokenId>& ids, size_t begin, size_t end) {
+  std::string out;
+  end = std::min(end, ids.size());
+  if (begin > 0) out += "... ";
+  for (size_t i = begin; i < end; ++i) {
+    auto token = tokenizer.id_to_token(ids[i]);
+    // Byte-level tokens are shown as the bytes they stand for (" of", not "Ġof").
+    auto bytes = token && tokenizer.kind() == "byte_level" ? byte_level_token_bytes(*token) : std::nullopt;
+    out += std::to_string(ids[i]) + "=" +
+           (bytes   ? escape_bytes(*bytes, 40)
+            : token ? escape_bytes(*token, 40)
+                    : "?") +
+           " ";
+  }
+  if (end < ids.size()) out += "... (" + std::to_string(ids.size()) + " ids)";
+  return out;
+}
+
+inline size_t first_difference(const std::vector<TokenId>& a, const std::vector<TokenId>& b) {
+  size_t i = 0;
+  while (i < a.size() && i < b.size() && a[i] == b[i]) ++i;
+  return i;
 }
 
 }  // namespace flywheel::testing

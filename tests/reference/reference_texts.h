@@ -225,19 +225,42 @@ int main(int argc, char** argv) {
   return v.size() == 1 ? EXIT_SUCCESS : EXIT_FAILURE;
 }
 )~~"},
-      {"snippet/csharp", "namespace App {\r\n    public class Program {\r\n        static async Task Main(string[] args) {\r\n            var list = new List<int> { 1, 2, 3 };\r\n            Console.WriteLine($\"Sum: {list.Sum()}\");\r\n        }\r\n    }\r\n}\r\n"},
-      {"snippet/kotlin", "data class User(val id: Int, val name: String?)\nfun main() {\n    val users = listOf(User(1, \"a\"), User(2, null))\n    users.filter { it.name != null }.forEach { println(it.name!!.uppercase()) }\n}\n"},
-      {"snippet/haskell", "module Main where\n\nimport qualified Data.Map as M\n\nmain :: IO ()\nmain = do\n  let m = M.fromListWith (+) [(w, 1 :: Int) | w <- words \"a b a\"]\n  print (M.toList m) >> return ()\n"},
+      {"snippet/csharp",
+       "namespace App {\r\n    public class Program {\r\n        static async Task Main(string[] args) {\r\n           "
+       " var list = new List<int> { 1, 2, 3 };\r\n            Console.WriteLine($\"Sum: {list.Sum()}\");\r\n        "
+       "}\r\n    }\r\n}\r\n"},
+      {"snippet/kotlin",
+       "data class User(val id: Int, val name: String?)\nfun main() {\n    val users = listOf(User(1, \"a\"), User(2, "
+       "null))\n    users.filter { it.name != null }.forEach { println(it.name!!.uppercase()) }\n}\n"},
+      {"snippet/haskell",
+       "module Main where\n\nimport qualified Data.Map as M\n\nmain :: IO ()\nmain = do\n  let m = M.fromListWith (+) "
+       "[(w, 1 :: Int) | w <- words \"a b a\"]\n  print (M.toList m) >> return ()\n"},
       {"snippet/lisp", "(defun fact (n)\n  (if (<= n 1) 1 (* n (fact (- n 1)))))\n(format t \"~a~%\" (fact 20))\n"},
-      {"snippet/html", "<!DOCTYPE html>\n<html lang=\"en\">\n<head><meta charset=\"utf-8\"><title>Test &amp; page</title></head>\n<body>\n  <div class=\"a b\" id='x' data-n=\"1\">Hello&nbsp;world &lt;3</div>\n  <script>window.onload = () => alert('hi');</script>\n</body>\n</html>\n"},
-      {"snippet/css", ".btn:hover, .btn:focus-visible {\n  color: #fff;\n  background: rgba(0, 0, 0, .5);\n  transition: all 150ms ease-in-out;\n}\n@media (max-width: 600px) { .btn { padding: 0 1rem; } }\n"},
-      {"snippet/json", "{\"name\": \"flywheel\", \"version\": \"0.1.0\", \"tags\": [\"a\", \"b\"], \"n\": -1.5e+10, \"ok\": true, \"nested\": {\"x\": null, \"\\u00e9\": \"\\ud83d\\ude00\"}}"},
-      {"snippet/yaml", "version: 2.1\njobs:\n  build:\n    docker:\n      - image: debian:bookworm\n    steps:\n      - checkout\n      - run: make test  # all tests\n"},
-      {"snippet/markdown", "# Title\n\nSome *emphasis*, **bold**, `code` and a [link](https://example.com/a_b?c=d#e).\n\n```python\nprint('hi')\n```\n\n| a | b |\n|---|---|\n| 1 | 2 |\n"},
-      {"snippet/python-tabs", "class A:\n\tdef f(self, x):\n\t\tif x:\n\t\t\treturn x  # tab indented\n\t\treturn None\n"},
-      {"snippet/diff", "diff --git a/x.py b/x.py\n--- a/x.py\n+++ b/x.py\n@@ -1,3 +1,4 @@\n-import os\n+import os, sys\n \n def main():\n+    sys.exit(0)\n"},
-      {"snippet/makefile", "all: build\n\nbuild: $(OBJS)\n\t$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)\n\n%.o: %.c\n\t$(CC) -c $< -o $@\n"},
-      {"snippet/regex", R"~~(pattern = r"(?i)^(?:[a-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*)@(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+$")~~"},
+      {"snippet/html",
+       "<!DOCTYPE html>\n<html lang=\"en\">\n<head><meta charset=\"utf-8\"><title>Test &amp; "
+       "page</title></head>\n<body>\n  <div class=\"a b\" id='x' data-n=\"1\">Hello&nbsp;world &lt;3</div>\n  "
+       "<script>window.onload = () => alert('hi');</script>\n</body>\n</html>\n"},
+      {"snippet/css",
+       ".btn:hover, .btn:focus-visible {\n  color: #fff;\n  background: rgba(0, 0, 0, .5);\n  transition: all 150ms "
+       "ease-in-out;\n}\n@media (max-width: 600px) { .btn { padding: 0 1rem; } }\n"},
+      {"snippet/json",
+       "{\"name\": \"flywheel\", \"version\": \"0.1.0\", \"tags\": [\"a\", \"b\"], \"n\": -1.5e+10, \"ok\": true, "
+       "\"nested\": {\"x\": null, \"\\u00e9\": \"\\ud83d\\ude00\"}}"},
+      {"snippet/yaml",
+       "version: 2.1\njobs:\n  build:\n    docker:\n      - image: debian:bookworm\n    steps:\n      - checkout\n     "
+       " - run: make test  # all tests\n"},
+      {"snippet/markdown",
+       "# Title\n\nSome *emphasis*, **bold**, `code` and a "
+       "[link](https://example.com/a_b?c=d#e).\n\n```python\nprint('hi')\n```\n\n| a | b |\n|---|---|\n| 1 | 2 |\n"},
+      {"snippet/python-tabs",
+       "class A:\n\tdef f(self, x):\n\t\tif x:\n\t\t\treturn x  # tab indented\n\t\treturn None\n"},
+      {"snippet/diff",
+       "diff --git a/x.py b/x.py\n--- a/x.py\n+++ b/x.py\n@@ -1,3 +1,4 @@\n-import os\n+import os, sys\n \n def "
+       "main():\n+    sys.exit(0)\n"},
+      {"snippet/makefile",
+       "all: build\n\nbuild: $(OBJS)\n\t$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)\n\n%.o: %.c\n\t$(CC) -c $< -o $@\n"},
+      {"snippet/regex",
+       R"~~(pattern = r"(?i)^(?:[a-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*)@(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+$")~~"},
   };
 }
 
@@ -253,26 +276,51 @@ inline std::vector<TextCase> unicode_texts() {
       {"unicode/russian", "Привет, мир! Ёжик в тумане. ПРОПИСНЫЕ буквы."},
       {"unicode/greek", "Γειά σου Κόσμε! αβγδε ΑΒΓΔΕ ϐϑϕ ς"},
       {"unicode/vietnamese-nfc", "Tiếng Việt có dấu: ắ ằ ẳ ẵ ặ"},
-      {"unicode/vietnamese-nfd",
-       "Tie\xCC\x82\xCC\x81ng Vie\xCC\xA3\xCC\x82t co\xCC\x81 da\xCC\x82\xCC\x81u"},
+      {"unicode/vietnamese-nfd", "Tie\xCC\x82\xCC\x81ng Vie\xCC\xA3\xCC\x82t co\xCC\x81 da\xCC\x82\xCC\x81u"},
       {"unicode/e-acute-nfc", "caf\xC3\xA9 r\xC3\xA9sum\xC3\xA9 na\xC3\xAFve"},
       {"unicode/e-acute-nfd", "cafe\xCC\x81 re\xCC\x81sume\xCC\x81 nai\xCC\x88ve"},
       {"unicode/hangul-jamo-nfd", "\xE1\x84\x92\xE1\x85\xA1\xE1\x86\xAB\xE1\x84\x80\xE1\x85\xB3\xE1\x86\xAF"},
       {"unicode/angstrom-ohm-sign", "\xE2\x84\xAB \xE2\x84\xA6 \xC3\x85 \xCE\xA9 A\xCC\x8A"},
-      {"unicode/compatibility", "\xEF\xAC\x81le \xEF\xAC\x80 \xE2\x91\xA0 \xC2\xB2 \xE2\x85\xA3 \xEF\xBC\xA1\xEF\xBC\xA2 \xE3\x8E\x8F"},
-      {"unicode/combining-stack", "Z\xCC\x80\xCC\x81\xCC\x82\xCC\x83\xCC\x84" "a\xCC\x85\xCC\x86\xCC\x87\xCD\x8F\xCD\xA3lgo"},
+      {"unicode/compatibility",
+       "\xEF\xAC\x81le \xEF\xAC\x80 \xE2\x91\xA0 \xC2\xB2 \xE2\x85\xA3 \xEF\xBC\xA1\xEF\xBC\xA2 \xE3\x8E\x8F"},
+      {"unicode/combining-stack",
+       "Z\xCC\x80\xCC\x81\xCC\x82\xCC\x83\xCC\x84"
+       "a\xCC\x85\xCC\x86\xCC\x87\xCD\x8F\xCD\xA3lgo"},
       {"unicode/combining-reorder", "a\xCC\x81\xCC\xA3 a\xCC\xA3\xCC\x81 q\xCC\x87\xCC\xA3"},
-      {"unicode/math-astral", "\xF0\x9D\x94\x98\xF0\x9D\x94\xAB\xF0\x9D\x94\xA6 \xF0\x9D\x90\x80\xF0\x9D\x90\x81 \xF0\x9F\x84\xB0 \xF0\xA0\x80\x80"},
-      {"unicode/zero-width", "a\xE2\x80\x8B" "b\xE2\x80\x8C" "c\xE2\x80\x8D" "d\xEF\xBB\xBF" "e\xE2\x80\x8E" "f\xE2\x80\x8F" "g"},
+      {"unicode/math-astral",
+       "\xF0\x9D\x94\x98\xF0\x9D\x94\xAB\xF0\x9D\x94\xA6 \xF0\x9D\x90\x80\xF0\x9D\x90\x81 \xF0\x9F\x84\xB0 "
+       "\xF0\xA0\x80\x80"},
+      {"unicode/zero-width",
+       "a\xE2\x80\x8B"
+       "b\xE2\x80\x8C"
+       "c\xE2\x80\x8D"
+       "d\xEF\xBB\xBF"
+       "e\xE2\x80\x8E"
+       "f\xE2\x80\x8F"
+       "g"},
       {"unicode/bom-start", "\xEF\xBB\xBFimport os\n"},
       {"unicode/private-use-nonchar", "\xEE\x80\x80\xEF\xBF\xBF\xEF\xBF\xBE\xF4\x8F\xBF\xBF\xEF\xBF\xBD"},
-      {"unicode/special-spaces", "a\xC2\xA0" "b\xE3\x80\x80" "c\xE2\x80\xA8" "d\xE2\x80\xA9" "e\xE2\x80\x83" "f\xC2\x85" "g\x0B" "h\x0C" "i"},
+      {"unicode/special-spaces",
+       "a\xC2\xA0"
+       "b\xE3\x80\x80"
+       "c\xE2\x80\xA8"
+       "d\xE2\x80\xA9"
+       "e\xE2\x80\x83"
+       "f\xC2\x85"
+       "g\x0B"
+       "h\x0C"
+       "i"},
       {"unicode/mixed-scripts", "def 函数(参数): return f\"Привет {参数} مرحبا\"  # コメント 🎉"},
       {"unicode/identifiers", "let π = 3.14159; const café = 'ok'; var ñandú = Δx * λ;"},
-      {"unicode/quotes-dashes", "\xE2\x80\x9CSmart quotes\xE2\x80\x9D \xE2\x80\x98single\xE2\x80\x99 \xE2\x80\x94 em \xE2\x80\x93 en \xE2\x80\xA6 \xC2\xAB\xC2\xBB"},
+      {"unicode/quotes-dashes",
+       "\xE2\x80\x9CSmart quotes\xE2\x80\x9D \xE2\x80\x98single\xE2\x80\x99 \xE2\x80\x94 em \xE2\x80\x93 en "
+       "\xE2\x80\xA6 \xC2\xAB\xC2\xBB"},
       {"emoji/simple", "I \xE2\x9D\xA4\xEF\xB8\x8F code 😀😃😄 🚀🔥 ✨"},
-      {"emoji/zwj-family", "👨‍👩‍👧‍👦 👩‍💻 🧑🏽‍🚀 🏳️‍🌈 🏴‍☠️ ❤️‍🔥"},
-      {"emoji/flags", "🇺🇸🇯🇵🇩🇪🇫🇷🇧🇷 🏴\xF3\xA0\x81\xA7\xF3\xA0\x81\xA2\xF3\xA0\x81\xA5\xF3\xA0\x81\xAE\xF3\xA0\x81\xA7\xF3\xA0\x81\xBF"},
+      {"emoji/zwj-family",
+       "👨‍👩‍👧‍👦 👩‍💻 🧑🏽‍🚀 🏳️‍🌈 🏴‍☠️ ❤️‍🔥"},
+      {"emoji/flags",
+       "🇺🇸🇯🇵🇩🇪🇫🇷🇧🇷 "
+       "🏴\xF3\xA0\x81\xA7\xF3\xA0\x81\xA2\xF3\xA0\x81\xA5\xF3\xA0\x81\xAE\xF3\xA0\x81\xA7\xF3\xA0\x81\xBF"},
       {"emoji/skin-tones", "👍🏻👍🏼👍🏽👍🏾👍🏿 👋🏽 hello"},
       {"emoji/keycaps-variation", "1️⃣ #️⃣ *️⃣ ☺︎ ☺️ ©️ ™️"},
       {"emoji/in-code", "// TODO 🐛 fix\nprint(\"✅ passed\") # 🎉\nlet x = \"🙂\".len();"},
@@ -282,10 +330,14 @@ inline std::vector<TextCase> unicode_texts() {
 inline std::vector<TextCase> whitespace_texts() {
   using namespace std::string_view_literals;
   std::vector<TextCase> out;
+  // (Names built with append: GCC 12 warns falsely on "literal" + std::string.)
+  auto name = [](std::string prefix, int n) { return prefix.append(std::to_string(n)); };
   for (int n : {1, 2, 3, 4, 5, 7, 8, 15, 16, 17, 31, 64, 100}) {
-    out.push_back({"spaces/run-" + std::to_string(n), "x" + std::string(n, ' ') + "y" + std::string(n, ' ')});
+    out.push_back({name("spaces/run-", n), std::string("x").append(n, ' ').append("y").append(n, ' ')});
   }
-  for (int n : {1, 2, 3, 4, 8}) out.push_back({"tabs/run-" + std::to_string(n), std::string(n, '\t') + "z" + std::string(n, '\t')});
+  for (int n : {1, 2, 3, 4, 8}) {
+    out.push_back({name("tabs/run-", n), std::string(n, '\t').append("z").append(n, '\t')});
+  }
   out.push_back({"spaces/only-one", " "});
   out.push_back({"spaces/only-many", std::string(37, ' ')});
   out.push_back({"whitespace/mixed", " \t \t\t  \n \n\n\t\n   \r\n \v\f x \t"});
@@ -363,9 +415,9 @@ inline std::vector<TextCase> random_texts(size_t count) {
   }
   auto random_code_point = [&]() -> uint32_t {
     static const std::vector<std::pair<uint32_t, uint32_t>> ranges = {
-        {0x20, 0x7E},     {0x09, 0x0D},     {0xA0, 0x24F},   {0x300, 0x36F},   {0x370, 0x3FF},
-        {0x400, 0x4FF},   {0x590, 0x6FF},   {0x900, 0x97F},  {0xE00, 0xE7F},   {0x1100, 0x11FF},
-        {0x2000, 0x206F}, {0x3000, 0x30FF}, {0x4E00, 0x9FFF}, {0xAC00, 0xD7A3}, {0xFE00, 0xFE0F},
+        {0x20, 0x7E},     {0x09, 0x0D},       {0xA0, 0x24F},      {0x300, 0x36F},     {0x370, 0x3FF},
+        {0x400, 0x4FF},   {0x590, 0x6FF},     {0x900, 0x97F},     {0xE00, 0xE7F},     {0x1100, 0x11FF},
+        {0x2000, 0x206F}, {0x3000, 0x30FF},   {0x4E00, 0x9FFF},   {0xAC00, 0xD7A3},   {0xFE00, 0xFE0F},
         {0xFF00, 0xFFEF}, {0x1F300, 0x1FAFF}, {0x1D400, 0x1D7FF}, {0x20000, 0x2A6DF}, {0xE0000, 0xE007F}};
     const auto& r = ranges[rng() % ranges.size()];
     return r.first + static_cast<uint32_t>(rng() % (r.second - r.first + 1));
@@ -434,7 +486,10 @@ inline const std::vector<TextCase>& reference_texts() {
 // mixed into code and around special tokens.
 inline const std::vector<TextCase>& invalid_utf8_texts() {
   static const std::vector<TextCase> texts = {
-      {"invalid/lone-continuation", "a\x80" "b\xBF" "c"},
+      {"invalid/lone-continuation",
+       "a\x80"
+       "b\xBF"
+       "c"},
       {"invalid/truncated-2", "x = \"\xC3\""},
       {"invalid/truncated-3", "\xE4\xB8 middle \xE4"},
       {"invalid/truncated-4", "\xF0\x9F\x98 emoji cut \xF0\x9F"},
@@ -446,12 +501,14 @@ inline const std::vector<TextCase>& invalid_utf8_texts() {
       {"invalid/latin1-file", "# caf\xE9 na\xEFve r\xE9sum\xE9\nprint('\xA9 2024')\n"},
       {"invalid/in-code", "def f():\n    return b'\x80\x81\x82'  # \xC3\x28 bad\n\tpass\r\n"},
       {"invalid/around-special", "\xE4<|endoftext|>\xB8\xAD<s>\x80</s>\xF0<|fim_prefix|>"},
-      {"invalid/all-high-bytes", [] {
+      {"invalid/all-high-bytes",
+       [] {
          std::string s;
          for (int b = 0x80; b < 0x100; ++b) s += static_cast<char>(b);
          return s;
        }()},
-      {"invalid/all-bytes", [] {
+      {"invalid/all-bytes",
+       [] {
          std::string s;
          for (int b = 0; b < 0x100; ++b) s += static_cast<char>(b);
          return s;

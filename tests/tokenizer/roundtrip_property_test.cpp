@@ -7,7 +7,6 @@
 //
 // The seed is random and printed; FLYWHEEL_TEST_SEED=<n> repeats a run.
 #include <gtest/gtest.h>
-
 #include <utf8proc.h>
 
 #include <cstdlib>
@@ -68,10 +67,10 @@ class Generator {
 
   std::string random_utf8(size_t max_chars = 64) {
     static const std::pair<uint32_t, uint32_t> ranges[] = {
-        {0x20, 0x7E},      {0x20, 0x7E},     {0x09, 0x0D},    {0x00, 0x1F},     {0x80, 0x24F},
-        {0x300, 0x36F},    {0x370, 0x4FF},   {0x590, 0x6FF},  {0x900, 0xE7F},   {0x1100, 0x11FF},
-        {0x2000, 0x2BFF},  {0x3000, 0x30FF}, {0x4E00, 0x9FFF}, {0xAC00, 0xD7A3}, {0xE000, 0xF8FF},
-        {0xFE00, 0xFFFF},  {0x10000, 0x1FFFF}, {0x1F300, 0x1FAFF}, {0x20000, 0x3FFFF}, {0xE0000, 0x10FFFF}};
+        {0x20, 0x7E},     {0x20, 0x7E},       {0x09, 0x0D},       {0x00, 0x1F},       {0x80, 0x24F},
+        {0x300, 0x36F},   {0x370, 0x4FF},     {0x590, 0x6FF},     {0x900, 0xE7F},     {0x1100, 0x11FF},
+        {0x2000, 0x2BFF}, {0x3000, 0x30FF},   {0x4E00, 0x9FFF},   {0xAC00, 0xD7A3},   {0xE000, 0xF8FF},
+        {0xFE00, 0xFFFF}, {0x10000, 0x1FFFF}, {0x1F300, 0x1FAFF}, {0x20000, 0x3FFFF}, {0xE0000, 0x10FFFF}};
     std::string s;
     const size_t n = rng_() % max_chars;
     for (size_t i = 0; i < n; ++i) {
@@ -91,7 +90,9 @@ class Generator {
         case 0:
           if (pos < s.size()) s.erase(pos, 1);
           break;
-        case 1: s.insert(pos, 1, static_cast<char>(0x80 + rng_() % 0x80)); break;
+        case 1:
+          s.insert(pos, 1, static_cast<char>(0x80 + rng_() % 0x80));
+          break;
         default:
           if (pos < s.size()) s[pos] = static_cast<char>(rng_() % 256);
       }
@@ -100,20 +101,42 @@ class Generator {
   }
 
   std::string mixture(bool valid_only) {
-    static const char* const kCode[] = {"def f(x):\n    return x\n", "int main() { return 0; }", "  ", "\t\t", "\r\n",
-                                        "\n\n", "    ", "'s", "DON'T", "12345", "x86_64", "=>", "::<T>", "😀", "中文",
-                                        "e\xCC\x81", " \xC2\xA0 ", "\xEF\xBB\xBF"};
+    static const char* const kCode[] = {"def f(x):\n    return x\n",
+                                        "int main() { return 0; }",
+                                        "  ",
+                                        "\t\t",
+                                        "\r\n",
+                                        "\n\n",
+                                        "    ",
+                                        "'s",
+                                        "DON'T",
+                                        "12345",
+                                        "x86_64",
+                                        "=>",
+                                        "::<T>",
+                                        "😀",
+                                        "中文",
+                                        "e\xCC\x81",
+                                        " \xC2\xA0 ",
+                                        "\xEF\xBB\xBF"};
     std::string s;
     const size_t parts = rng_() % 10;
     for (size_t p = 0; p < parts; ++p) {
       switch (rng_() % (valid_only ? 3 : 5)) {
-        case 0: s += kCode[rng_() % std::size(kCode)]; break;
-        case 1: s += random_utf8(8); break;
+        case 0:
+          s += kCode[rng_() % std::size(kCode)];
+          break;
+        case 1:
+          s += random_utf8(8);
+          break;
         case 2:
           if (!specials_.empty()) s += specials_[rng_() % specials_.size()];
           break;
-        case 3: s += random_bytes().substr(0, 1 + rng_() % 4); break;
-        default: s += std::string(1 + rng_() % 3, static_cast<char>(0x80 + rng_() % 0x80));
+        case 3:
+          s += random_bytes().substr(0, 1 + rng_() % 4);
+          break;
+        default:
+          s += std::string(1 + rng_() % 3, static_cast<char>(0x80 + rng_() % 0x80));
       }
     }
     return s;
@@ -163,9 +186,9 @@ void check_round_trip(const std::string& label, const Tokenizer& tokenizer, uint
   auto report = [&](const std::string& generator, const std::string& x, const std::vector<TokenId>& ids,
                     const std::string& what) {
     if (++reports > kMaxReports) return;
-    ADD_FAILURE() << "[" << label << "] " << what << "\n  generator: " << generator
-                  << "\n  input: " << escape_bytes(x) << "\n  ids: " << ids_text(ids)
-                  << "\n  decode: " << escape_bytes(tokenizer.decode(ids)) << "\n  " << seed_note();
+    ADD_FAILURE() << "[" << label << "] " << what << "\n  generator: " << generator << "\n  input: " << escape_bytes(x)
+                  << "\n  ids: " << ids_text(ids) << "\n  decode: " << escape_bytes(tokenizer.decode(ids)) << "\n  "
+                  << seed_note();
   };
   auto check = [&](const std::string& generator, const std::string& x) {
     if (!byte_level && (!is_strict_utf8(x) || x.find("\xE2\x96\x81") != std::string::npos)) {
@@ -189,19 +212,24 @@ void check_round_trip(const std::string& label, const Tokenizer& tokenizer, uint
     }
     const std::string decoded = tokenizer.decode(ids);
     const std::string expected = tokenizer::to_valid_utf8(x);
-    if (decoded != expected) report(generator, x, ids, "decode(encode(x)) != to_valid_utf8(x) = " + escape_bytes(expected));
+    if (decoded != expected)
+      report(generator, x, ids, "decode(encode(x)) != to_valid_utf8(x) = " + escape_bytes(expected));
 
     StreamDecoder stream(tokenizer);
     std::string streamed;
     for (TokenId id : ids) {
       std::string piece = stream.push(id);
-      if (!is_strict_utf8(piece)) report(generator, x, ids, "StreamDecoder emitted invalid UTF-8 " + escape_bytes(piece));
+      if (!is_strict_utf8(piece))
+        report(generator, x, ids, "StreamDecoder emitted invalid UTF-8 " + escape_bytes(piece));
       streamed += piece;
     }
     const std::string tail = stream.finish();
-    if (!is_strict_utf8(tail)) report(generator, x, ids, "StreamDecoder::finish emitted invalid UTF-8 " + escape_bytes(tail));
+    if (!is_strict_utf8(tail))
+      report(generator, x, ids, "StreamDecoder::finish emitted invalid UTF-8 " + escape_bytes(tail));
     streamed += tail;
-    if (streamed != decoded) report(generator, x, ids, "StreamDecoder gives " + escape_bytes(streamed) + ", decode gives " + escape_bytes(decoded));
+    if (streamed != decoded)
+      report(generator, x, ids,
+             "StreamDecoder gives " + escape_bytes(streamed) + ", decode gives " + escape_bytes(decoded));
   };
 
   for (int n = 0; n < kCasesPerGenerator; ++n) {

@@ -1,0 +1,53 @@
+// Runs a Python script with /usr/bin/python3 (numpy only; torch optional) for
+// the model tests that compare against an independent implementation.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+namespace flywheel::testing_util {
+
+inline constexpr const char* kPython = "/usr/bin/python3";
+
+// True when /usr/bin/python3 can import numpy.
+inline bool python_with_numpy() {
+  static const bool ok =
+      std::system((std::string(kPython) + " -c 'import numpy' >/dev/null 2>&1").c_str()) == 0;
+  return ok;
+}
+
+// Writes `script` to dir/name and runs it with `args`; returns its exit code
+// and puts its combined output in *log.
+inline int run_python(const std::filesystem::path& dir, const std::string& name, const std::string& script,
+                      const std::string& args, std::string* log) {
+  const std::filesystem::path script_path = dir / name;
+  const std::filesystem::path log_path = dir / (name + ".log");
+  {
+    std::ofstream out(script_path);
+    out << script;
+  }
+  const std::string command =
+      std::string(kPython) + " '" + script_path.string() + "' " + args + " >'" + log_path.string() + "' 2>&1";
+  const int status = std::system(command.c_str());
+  std::ifstream in(log_path);
+  std::stringstream text;
+  text << in.rdbuf();
+  *log = text.str();
+  return status;
+}
+
+}  // namespace flywheel::testing_util
+
+// Skips the test when /usr/bin/python3 with numpy is missing (it is a
+// documented dependency: scripts/install-deps installs it).
+#define FW_REQUIRE_PYTHON_NUMPY()                                               \
+  do {                                                                          \
+    if (!::flywheel::testing_util::python_with_numpy()) {                       \
+      GTEST_SKIP() << "/usr/bin/python3 with numpy is not installed";           \
+    }                                                                           \
+  } while (0)
