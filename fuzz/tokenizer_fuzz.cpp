@@ -74,7 +74,8 @@ void exercise_loaded(const Tokenizer& t, std::string_view text) {
   (void)t.content_hash();
 
   auto again = Tokenizer::from_json(t.to_json());
-  if (!again.ok()) finding(("a loaded tokenizer's to_json() does not load: " + again.status().to_string()).c_str(), text);
+  if (!again.ok())
+    finding(("a loaded tokenizer's to_json() does not load: " + again.status().to_string()).c_str(), text);
   if (again->encode(text, false) != ids) finding("to_json() round trip changed the ids", text);
 }
 

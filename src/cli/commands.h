@@ -37,4 +37,10 @@ CLI::Validator non_negative_integer();
 // `flywheel tokenizer train|encode|decode|info`.
 void add_tokenizer_command(CLI::App& app, const GlobalOptions& global, CommandAction* action);
 
+// `flywheel model init|info`.
+void add_model_command(CLI::App& app, const GlobalOptions& global, CommandAction* action);
+
+// `flywheel generate`.
+void add_generate_command(CLI::App& app, const GlobalOptions& global, CommandAction* action);
+
 }  // namespace flywheel::cli

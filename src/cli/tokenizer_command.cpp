@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/cli_util.h"
 #include "cli/commands.h"
 #include "core/file_system.h"
 #include "core/json_output.h"
@@ -53,71 +54,7 @@ struct InfoOptions {
   std::string tokenizer;
 };
 
-void print_text(const std::string& text) { std::fwrite(text.data(), 1, text.size(), stdout); }
-
-Result<std::string> read_stdin() {
-  if (::isatty(STDIN_FILENO) == 1) {
-    std::fprintf(stderr, "flywheel: reading standard input (end with Ctrl-D)\n");
-  }
-  std::string out;
-  char buffer[1 << 16];
-  for (;;) {
-    size_t n = std::fread(buffer, 1, sizeof buffer, stdin);
-    out.append(buffer, n);
-    if (n < sizeof buffer) break;
-  }
-  if (std::ferror(stdin)) return Status::io_error("cannot read standard input");
-  return out;
-}
-
-// The checkout flywheel was built from, if this binary runs inside one (it
-// adds the project's own source to the default corpus). Looks above the
-// binary and above the working directory for the tree's marker files.
-fs::path find_project_root() {
-  auto is_root = [](const fs::path& dir) {
-    std::error_code ec;
-    return fs::exists(dir / "src" / "core" / "status.h", ec) && fs::exists(dir / "CMakeLists.txt", ec);
-  };
-  std::vector<fs::path> starts;
-  std::error_code ec;
-  if (fs::path exe = fs::read_symlink("/proc/self/exe", ec); !ec) starts.push_back(exe.parent_path());
-  if (fs::path cwd = fs::current_path(ec); !ec) starts.push_back(cwd);
-  for (fs::path dir : starts) {
-    for (int depth = 0; depth < 8 && !dir.empty(); ++depth) {
-      if (is_root(dir)) return dir;
-      if (dir == dir.parent_path()) break;
-      dir = dir.parent_path();
-    }
-  }
-  return {};
-}
-
-Result<Tokenizer> load_tokenizer(const std::string& path) {
-  if (path.empty()) return Status::invalid_argument("--tokenizer FILE is required");
-  std::error_code ec;
-  if (!fs::exists(path, ec)) return Status::not_found("tokenizer file '" + path + "' does not exist");
-  auto tokenizer = Tokenizer::from_file(path);
-  if (!tokenizer.ok()) return tokenizer.status().with_context("cannot load tokenizer '" + path + "'");
-  return tokenizer;
-}
-
-std::string join(const std::vector<std::string>& items, std::string_view separator) {
-  std::string out;
-  for (size_t i = 0; i < items.size(); ++i) {
-    if (i > 0) out += separator;
-    out += items[i];
-  }
-  return out;
-}
-
 // ---- train ----
-
-std::string human_bytes(uint64_t bytes) {
-  if (bytes < 1000) return std::to_string(bytes) + " B";
-  if (bytes < 1000 * 1000) return fmt::format("{:.1f} KB", static_cast<double>(bytes) / 1e3);
-  if (bytes < uint64_t{1000} * 1000 * 1000) return fmt::format("{:.1f} MB", static_cast<double>(bytes) / 1e6);
-  return fmt::format("{:.2f} GB", static_cast<double>(bytes) / 1e9);
-}
 
 Status run_train(const TrainOptions& o, const GlobalOptions& global) {
   BpeTrainerOptions options;
@@ -171,7 +108,7 @@ Status run_train(const TrainOptions& o, const GlobalOptions& global) {
                      {"merge_seconds", stats.merge_seconds},
                      {"seconds", seconds},
                      {"content_hash", tokenizer.content_hash()}});
-    return Status::ok();
+    return Status::OK();
   }
   print_text(fmt::format(
       "trained {} (vocab size {}, {} merges)\n"
@@ -180,7 +117,7 @@ Status run_train(const TrainOptions& o, const GlobalOptions& global) {
       "  hash:    sha256:{}\n",
       out.string(), tokenizer.vocab_size(), stats.merges, stats.files, stats.files_skipped, human_bytes(stats.bytes),
       stats.unique_words, seconds, stats.read_seconds, stats.merge_seconds, tokenizer.content_hash()));
-  return Status::ok();
+  return Status::OK();
 }
 
 // ---- encode ----
@@ -203,7 +140,7 @@ Status run_encode(const EncodeOptions& o, const GlobalOptions& global) {
     nlohmann::json result = {{"ids", ids}};
     if (o.tokens) result["tokens"] = tokens;
     print_json_line(result);
-    return Status::ok();
+    return Status::OK();
   }
   std::string out;
   if (o.tokens) {
@@ -216,7 +153,7 @@ Status run_encode(const EncodeOptions& o, const GlobalOptions& global) {
     out += '\n';
   }
   print_text(out);
-  return Status::ok();
+  return Status::OK();
 }
 
 // ---- decode ----
@@ -280,13 +217,13 @@ Status run_decode(const DecodeOptions& o, const GlobalOptions& global) {
   std::string decoded = tokenizer.decode(ids, o.skip_special);
   if (global.json) {
     print_json_line({{"text", decoded}});
-    return Status::ok();
+    return Status::OK();
   }
   // The text exactly, so that `decode > file` round-trips; a newline only to
   // keep an interactive prompt off the text's last line.
   if (::isatty(STDOUT_FILENO) == 1 && (decoded.empty() || decoded.back() != '\n')) decoded += '\n';
   print_text(decoded);
-  return Status::ok();
+  return Status::OK();
 }
 
 // ---- info ----
@@ -308,7 +245,7 @@ Status run_info(const InfoOptions& o, const GlobalOptions& global) {
                      {"added_tokens", added_json},
                      {"special_tokens", special_json},
                      {"content_hash", tokenizer.content_hash()}});
-    return Status::ok();
+    return Status::OK();
   }
   size_t special_count = 0;
   std::string added_lines;
@@ -321,7 +258,7 @@ Status run_info(const InfoOptions& o, const GlobalOptions& global) {
       "  content hash:  sha256:{}\n",
       o.tokenizer, tokenizer.kind(), tokenizer.vocab_size(), tokenizer.merge_count(), added.size(), special_count,
       added_lines, tokenizer.content_hash()));
-  return Status::ok();
+  return Status::OK();
 }
 
 void add_tokenizer_option(CLI::App& sub, std::string& target) {

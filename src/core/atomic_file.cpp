@@ -68,7 +68,7 @@ Status write_file_atomically(const std::filesystem::path& path, std::string_view
   if (!synced.is_ok()) {
     return synced.with_context("wrote '" + path.string() + "' but could not make its new name durable");
   }
-  return Status::ok();
+  return Status::OK();
 }
 
 Result<std::string> read_file(const std::filesystem::path& path, FileSystem& fs) { return fs.read_file(path); }

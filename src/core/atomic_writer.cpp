@@ -55,7 +55,7 @@ Status fsync_path(const std::filesystem::path& path, bool directory) {
   if (rc != 0 && !(directory && (err == EINVAL || err == ENOTSUP))) {
     return status_from_errno("cannot fsync " + in_quotes(path), err);
   }
-  return Status::ok();
+  return Status::OK();
 }
 
 // fsyncs every regular file and directory under `root`, then `root` itself.
@@ -148,7 +148,7 @@ Status AtomicFileWriter::commit() {
   if (!synced.is_ok()) {
     return synced.with_context("wrote " + in_quotes(path_) + " but could not make its new name durable");
   }
-  return Status::ok();
+  return Status::OK();
 }
 
 void AtomicFileWriter::abort() {
@@ -229,7 +229,7 @@ Status write_directory_atomically(const std::filesystem::path& target,
   if (!synced.is_ok()) {
     return synced.with_context("wrote directory " + in_quotes(dir) + " but could not make its new name durable");
   }
-  return Status::ok();
+  return Status::OK();
 }
 
 }  // namespace flywheel

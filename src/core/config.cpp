@@ -129,7 +129,7 @@ Status flatten(const toml::table& table, const std::string& prefix, std::string_
     }
     out[key] = ConfigEntry{std::move(value), origin_of(node, source_name)};
   }
-  return Status::ok();
+  return Status::OK();
 }
 
 // "an integer", "a string": for "expected ..., got ..." messages.
@@ -247,13 +247,13 @@ Status Config::set_from_assignment(std::string_view assignment, std::string_view
       std::map<std::string, ConfigEntry, std::less<>> flat;
       if (flatten(parsed, "", origin, flat).is_ok() && flat.size() == 1 && flat.begin()->first == "value") {
         set(std::string(key), std::move(flat.begin()->second.value), std::string(origin));
-        return Status::ok();
+        return Status::OK();
       }
     }
   } catch (const toml::parse_error&) {
   }
   set(std::string(key), std::string(text), std::string(origin));
-  return Status::ok();
+  return Status::OK();
 }
 
 void Config::merge(const Config& other) {
@@ -370,7 +370,7 @@ Status Config::check_known_keys(const std::vector<std::string>& known, std::stri
         it->second.origin + ": unknown config key '" + it->first + "'" +
         (known.empty() ? " (no keys are accepted" + where + ")" : " (known keys" + where + ": " + list + ")"));
   }
-  return Status::ok();
+  return Status::OK();
 }
 
 }  // namespace flywheel

@@ -50,22 +50,22 @@ class PosixWritableFile : public WritableFile {
       }
       data.remove_prefix(static_cast<size_t>(n));
     }
-    return Status::ok();
+    return Status::OK();
   }
 
   Status sync() override {
     if (fd_ < 0) return Status::internal("sync of closed file " + quoted(path_));
     if (::fsync(fd_) != 0) return status_from_errno("cannot fsync " + quoted(path_), errno);
-    return Status::ok();
+    return Status::OK();
   }
 
   Status close() override {
-    if (fd_ < 0) return Status::ok();
+    if (fd_ < 0) return Status::OK();
     int fd = fd_;
     fd_ = -1;
     // On Linux the descriptor is released even when close() fails, so never retry it.
     if (::close(fd) != 0) return status_from_errno("cannot close " + quoted(path_), errno);
-    return Status::ok();
+    return Status::OK();
   }
 
  private:
@@ -137,12 +137,12 @@ Status PosixFileSystem::rename_file(const std::filesystem::path& from, const std
   if (::rename(from.c_str(), to.c_str()) != 0) {
     return status_from_errno("cannot rename " + quoted(from) + " to " + quoted(to), errno);
   }
-  return Status::ok();
+  return Status::OK();
 }
 
 Status PosixFileSystem::remove_file(const std::filesystem::path& path) {
   if (::unlink(path.c_str()) != 0) return status_from_errno("cannot remove " + quoted(path), errno);
-  return Status::ok();
+  return Status::OK();
 }
 
 Status PosixFileSystem::sync_directory(const std::filesystem::path& dir) {
@@ -153,10 +153,10 @@ Status PosixFileSystem::sync_directory(const std::filesystem::path& dir) {
   if (::fsync(fd.get()) != 0) {
     // Some file systems (e.g. certain network or FUSE mounts) cannot fsync a
     // directory at all; there is nothing more durable to be had there.
-    if (errno == EINVAL || errno == ENOTSUP) return Status::ok();
+    if (errno == EINVAL || errno == ENOTSUP) return Status::OK();
     return status_from_errno("cannot fsync directory " + quoted(target), errno);
   }
-  return Status::ok();
+  return Status::OK();
 }
 
 Status PosixFileSystem::create_directories(const std::filesystem::path& dir) {
@@ -166,7 +166,7 @@ Status PosixFileSystem::create_directories(const std::filesystem::path& dir) {
   if (!std::filesystem::is_directory(dir, ec)) {
     return Status::already_exists("cannot create directory " + quoted(dir) + ": a file of that name exists");
   }
-  return Status::ok();
+  return Status::OK();
 }
 
 bool PosixFileSystem::exists(const std::filesystem::path& path) {

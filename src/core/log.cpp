@@ -47,7 +47,7 @@ Status set_log_level(std::string_view name) {
   FW_ASSIGN_OR_RETURN(auto level, parse_log_level(name));
   install_stderr_logger();
   spdlog::set_level(level);
-  return Status::ok();
+  return Status::OK();
 }
 
 }  // namespace flywheel

@@ -38,7 +38,7 @@ class [[nodiscard]] Status {
   Status() = default;
   Status(StatusCode code, std::string message) : code_(code), message_(std::move(message)) {}
 
-  static Status ok() { return Status(); }
+  static Status OK() { return Status(); }
   static Status invalid_argument(std::string m) { return {StatusCode::kInvalidArgument, std::move(m)}; }
   static Status not_found(std::string m) { return {StatusCode::kNotFound, std::move(m)}; }
   static Status already_exists(std::string m) { return {StatusCode::kAlreadyExists, std::move(m)}; }
@@ -53,6 +53,7 @@ class [[nodiscard]] Status {
   static Status from_errno(std::string what, int errno_value);
 
   bool is_ok() const { return code_ == StatusCode::kOk; }
+  bool ok() const { return is_ok(); }  // the same check as Result::ok()
   explicit operator bool() const { return is_ok(); }
   StatusCode code() const { return code_; }
   const std::string& message() const { return message_; }

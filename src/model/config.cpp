@@ -114,7 +114,7 @@ Status ModelConfig::validate() const {
   if (head_dim % 2 != 0) return fail("head_dim must be even for rotary embeddings");
   if (max_position_embeddings <= 0) return fail("max_position_embeddings must be positive");
   if (rms_norm_eps <= 0) return fail("rms_norm_eps must be positive");
-  return Status::ok();
+  return Status::OK();
 }
 
 int64_t ModelConfig::parameter_count() const {

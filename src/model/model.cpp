@@ -64,7 +64,7 @@ Status check_tokenizer_fits(const ModelConfig& config, const Tokenizer& tokenize
   if (static_cast<int64_t>(tokenizer.vocab_size()) > config.vocab_size)
     return Status::corruption("the tokenizer has " + std::to_string(tokenizer.vocab_size()) +
                               " tokens but the model's vocab_size is " + std::to_string(config.vocab_size));
-  return Status::ok();
+  return Status::OK();
 }
 
 }  // namespace
@@ -130,7 +130,7 @@ Status check_tokens(std::span<const TokenId> tokens, int64_t vocab_size) {
     if (id < 0 || id >= vocab_size)
       return Status::invalid_argument("token id " + std::to_string(id) + " is outside the vocabulary (size " +
                                       std::to_string(vocab_size) + ")");
-  return Status::ok();
+  return Status::OK();
 }
 
 std::vector<float> to_floats(const torch::Tensor& t) {

@@ -174,7 +174,7 @@ Status check_markers(const PromptFormat& format, const Tokenizer& tokenizer, con
     if (!missing.empty()) missing += ", ";
     missing += m->spellings[0];
   }
-  if (missing.empty()) return Status::ok();
+  if (missing.empty()) return Status::OK();
   return Status::invalid_argument("prompt format '" + format.name + "' needs the " + std::string(what) + " token(s) " +
                                   missing +
                                   ", which this tokenizer does not have; pick the format of the model's family "

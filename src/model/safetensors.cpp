@@ -127,7 +127,8 @@ struct Validator {
   }
 
   Result<TensorView> tensor(const std::string& name, const json& entry, uint64_t data_size) const {
-    if (!entry.is_object()) return fail_tensor(name, std::string("entry is a JSON ") + entry.type_name() + ", not an object");
+    if (!entry.is_object())
+      return fail_tensor(name, std::string("entry is a JSON ") + entry.type_name() + ", not an object");
     TensorView view;
     view.name = name;
 
@@ -147,7 +148,8 @@ struct Validator {
     if (!shape_it->is_array()) return fail_tensor(name, "\"shape\" is not an array");
     for (const json& d : *shape_it) {
       uint64_t dim = 0;
-      if (!json_to_u64(d, &dim)) return fail_tensor(name, "\"shape\" holds " + d.dump() + ", not a non-negative integer");
+      if (!json_to_u64(d, &dim))
+        return fail_tensor(name, "\"shape\" holds " + d.dump() + ", not a non-negative integer");
       if (dim > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
         return fail_tensor(name, "dimension " + std::to_string(dim) + " in \"shape\" is too large");
       }
@@ -168,9 +170,9 @@ struct Validator {
     const std::string range = "data_offsets " + range_text(view.data_begin, view.data_end);
     if (view.data_end < view.data_begin) return fail_tensor(name, range + " end before they begin");
     if (view.data_end - view.data_begin != nbytes) {
-      return fail_tensor(name, range + " hold " + std::to_string(view.data_end - view.data_begin) + " bytes, but dtype " +
-                                   std::string(dtype_name(view.dtype)) + " and shape " + shape_text(view.shape) +
-                                   " need " + std::to_string(nbytes));
+      return fail_tensor(name, range + " hold " + std::to_string(view.data_end - view.data_begin) +
+                                   " bytes, but dtype " + std::string(dtype_name(view.dtype)) + " and shape " +
+                                   shape_text(view.shape) + " need " + std::to_string(nbytes));
     }
     if (view.data_end > data_size) {
       return fail_tensor(name, range + " run past the end of the data buffer (" + std::to_string(data_size) +
@@ -198,8 +200,7 @@ struct Validator {
       if (view->data_begin > expected) {
         std::string where = previous ? "after tensor " + in_quotes(previous->name) : "at the start of the data buffer";
         return fail_tensor(view->name, range + " leave a hole: bytes [" + std::to_string(expected) + ", " +
-                                           std::to_string(view->data_begin) + ") " + where +
-                                           " belong to no tensor");
+                                           std::to_string(view->data_begin) + ") " + where + " belong to no tensor");
       }
       expected = view->data_end;
       previous = view;
@@ -209,7 +210,7 @@ struct Validator {
       return fail("bytes [" + std::to_string(expected) + ", " + std::to_string(data_size) +
                   ") at the end of the data buffer belong to no tensor " + where);
     }
-    return Status::ok();
+    return Status::OK();
   }
 };
 
@@ -243,6 +244,11 @@ Result<SafetensorsFile> SafetensorsFile::parse(std::span<const std::byte> bytes,
   }
   const std::string_view text(reinterpret_cast<const char*>(bytes.data() + kLengthBytes), n);
   if (text.front() != '{') return check.fail("header does not start with '{' (not a safetensors file?)");
+  // nlohmann's lexer takes a NUL byte for the end of input and would accept
+  // "{}\0garbage"; valid JSON has no raw NUL anywhere (not even in strings).
+  if (size_t nul = text.find('\0'); nul != std::string_view::npos) {
+    return check.fail("header is not valid JSON: NUL byte at header offset " + std::to_string(nul));
+  }
 
   HeaderJson header;
   try {
@@ -416,8 +422,8 @@ Result<SafetensorsCheckpoint> SafetensorsCheckpoint::open(const std::filesystem:
     bool escapes = shard_name.empty() || shard_path.is_absolute();
     for (const auto& part : shard_path) escapes = escapes || part == "..";
     if (escapes) {
-      return Status::corruption(index_name + ": tensor " + in_quotes(tensor) + " maps to shard " + in_quotes(shard_name) +
-                                ", which is not a file inside the checkpoint directory");
+      return Status::corruption(index_name + ": tensor " + in_quotes(tensor) + " maps to shard " +
+                                in_quotes(shard_name) + ", which is not a file inside the checkpoint directory");
     }
     shards.emplace(shard_name, nullptr);
   }
@@ -433,8 +439,8 @@ Result<SafetensorsCheckpoint> SafetensorsCheckpoint::open(const std::filesystem:
     const std::string& shard_name = shard.get_ref<const std::string&>();
     const TensorView* view = shards.at(shard_name)->find(tensor);
     if (view == nullptr) {
-      return Status::corruption(index_name + " lists tensor " + in_quotes(tensor) + " in shard " + in_quotes(shard_name) +
-                                ", but that shard has no such tensor");
+      return Status::corruption(index_name + " lists tensor " + in_quotes(tensor) + " in shard " +
+                                in_quotes(shard_name) + ", but that shard has no such tensor");
     }
     checkpoint.index_.emplace(tensor, view);
   }
@@ -458,11 +464,12 @@ const TensorView* SafetensorsCheckpoint::find(std::string_view name) const {
 namespace {
 
 struct Layout {
-  std::string prefix;                  // 8-byte length + padded header
+  std::string prefix;                       // 8-byte length + padded header
   std::vector<const TensorToWrite*> order;  // data order
 };
 
-Result<Layout> plan_layout(const std::vector<TensorToWrite>& tensors, const std::map<std::string, std::string>& metadata) {
+Result<Layout> plan_layout(const std::vector<TensorToWrite>& tensors,
+                           const std::map<std::string, std::string>& metadata) {
   std::set<std::string_view> seen;
   for (const TensorToWrite& t : tensors) {
     const std::string where = "cannot write tensor " + in_quotes(t.name) + ": ";

@@ -1,6 +1,7 @@
 #include "model/sampler.h"
 
 #include <algorithm>
+#include <bit>
 #include <cassert>
 #include <cmath>
 #include <cstdio>
@@ -21,6 +22,64 @@ std::string format_number(double v) {
 Status out_of_range(std::string_view field, double value, std::string_view allowed) {
   return Status::invalid_argument(std::string(field) + " = " + format_number(value) + " is out of range: it must be " +
                                   std::string(allowed));
+}
+
+// exp(x) for x <= 0 in float, within 1e-7 relative (Cephes' expf
+// polynomial), and exactly 0 below -kExpFloor and for -inf. Integer selects
+// instead of float comparisons, so that GCC vectorizes loops over it
+// without -fno-trapping-math.
+constexpr float kExpFloor = 87.0f;
+
+inline float exp_nonpositive(float x) {
+  constexpr uint32_t kFloorBits = std::bit_cast<uint32_t>(-kExpFloor);
+  const uint32_t bits = std::bit_cast<uint32_t>(x);
+  // Negative floats order like their unsigned bit patterns; +0 is below all.
+  const uint32_t under = bits > kFloorBits ? 0xFFFFFFFFu : 0u;
+  x = std::bit_cast<float>((bits & ~under) | (kFloorBits & under));
+  constexpr float kLog2e = 1.44269504088896341f;
+  constexpr float kRound = 12582912.0f;  // 1.5 * 2^23: adding and subtracting it rounds to an integer
+  const float n = (x * kLog2e + kRound) - kRound;
+  const float r = (x - n * 0.693359375f) - n * -2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  const float e = p * r * r + r + 1.0f;
+  const float scale = std::bit_cast<float>(static_cast<uint32_t>(static_cast<int32_t>(n) + 127) << 23);
+  return std::bit_cast<float>(std::bit_cast<uint32_t>(e * scale) & ~under);
+}
+
+// Multiplies by inv_t in place, NaN becoming -inf (never chosen) and +inf
+// the largest finite float; returns the maximum. Integer selects and an
+// integer maximum over order-preserving keys keep the loop vectorizable.
+float scale_and_max(float* __restrict logits, size_t n, float inv_t) {
+  constexpr uint32_t kNegInfBits = 0xFF800000u, kPosInfBits = 0x7F800000u;
+  constexpr uint32_t kMaxFiniteBits = 0x7F7FFFFFu;
+  int32_t best = std::numeric_limits<int32_t>::min();
+  for (size_t i = 0; i < n; ++i) {
+    uint32_t bits = std::bit_cast<uint32_t>(logits[i] * inv_t);
+    bits = (bits & 0x7FFFFFFFu) > kPosInfBits ? kNegInfBits : bits;
+    bits = bits == kPosInfBits ? kMaxFiniteBits : bits;
+    logits[i] = std::bit_cast<float>(bits);
+    // Floats order like these signed keys (negative ones have their magnitude bits flipped).
+    const int32_t key = static_cast<int32_t>(bits ^ ((static_cast<uint32_t>(static_cast<int32_t>(bits) >> 31)) >> 1));
+    best = std::max(best, key);
+  }
+  const uint32_t bits = static_cast<uint32_t>(best) ^ ((static_cast<uint32_t>(best >> 31)) >> 1);
+  return std::bit_cast<float>(bits);
+}
+
+// out[i] = exp(logits[i] - max) for all i; returns their sum.
+double exp_all(const float* __restrict logits, float* __restrict out, size_t n, float max) {
+  for (size_t i = 0; i < n; ++i) out[i] = exp_nonpositive(logits[i] - max);
+  double acc[4] = {0, 0, 0, 0};  // independent chains: the sum is not one long dependency
+  size_t i = 0;
+  for (; i + 4 <= n; i += 4)
+    for (size_t j = 0; j < 4; ++j) acc[j] += out[i + j];
+  for (; i < n; ++i) acc[0] += out[i];
+  return (acc[0] + acc[1]) + (acc[2] + acc[3]);
 }
 
 bool in_range(float v, float lo, float hi) { return std::isfinite(v) && v >= lo && v <= hi; }
@@ -56,7 +115,7 @@ Status SamplingParams::validate() const {
                                     std::to_string(kMaxStopStrings) + " are allowed");
   for (size_t i = 0; i < stop.size(); ++i)
     if (stop[i].empty()) return Status::invalid_argument("stop[" + std::to_string(i) + "] is an empty string");
-  return Status::ok();
+  return Status::OK();
 }
 
 Sampler::Sampler(SamplingParams params) : params_(std::move(params)) {
@@ -126,129 +185,206 @@ SampledToken Sampler::sample(std::span<const float> logits, std::span<const Toke
   SampledToken result;
   if (logits.empty()) return result;
   const size_t vocab = logits.size();
+  const bool greedy = params_.greedy();
 
+  // 1-2: penalties, then temperature; the maximum and its lowest id.
   work_.assign(logits.begin(), logits.end());
-  for (float& l : work_)
-    if (std::isnan(l)) l = kNegInf;  // a NaN logit can never be chosen
   apply_penalties(work_, context_tokens, prompt_length);
-  const float* w = work_.data();
-  const ByLogitDesc by_logit{w};
-
-  candidates_.resize(vocab);
-  std::iota(candidates_.begin(), candidates_.end(), TokenId{0});
-  bool candidates_sorted = false;
-
-  if (!params_.greedy()) {
-    const float inv_t = 1.0f / params_.temperature;
-    for (float& l : work_) l *= inv_t;
-
-    // top-k: the k best by nth_element, then sorted (k is usually small).
-    const size_t k = static_cast<size_t>(params_.top_k);
-    if (k > 0 && k < vocab) {
-      std::nth_element(candidates_.begin(), candidates_.begin() + static_cast<std::ptrdiff_t>(k), candidates_.end(),
-                       by_logit);
-      candidates_.resize(k);
-      std::sort(candidates_.begin(), candidates_.end(), by_logit);
-      candidates_sorted = true;
-    }
-  }
-
-  // The maximum: the first candidate when sorted, else a scan.
-  float max_logit = kNegInf;
-  for (TokenId id : candidates_) max_logit = std::max(max_logit, w[id]);
+  const float inv_t = greedy ? 1.0f : 1.0f / params_.temperature;
+  const float max_logit = scale_and_max(work_.data(), vocab, inv_t);
+  const size_t argmax = static_cast<size_t>(std::find(work_.begin(), work_.end(), max_logit) - work_.begin());
   if (max_logit == kNegInf) {
-    // Everything is masked: a caller bug; answer the lowest id rather than
-    // dividing by zero.
-    result.id = candidates_.empty() ? 0 : *std::min_element(candidates_.begin(), candidates_.end());
+    // Everything is masked (a caller bug): answer id 0 rather than divide by zero.
     result.logprob = kNegInf;
     return result;
   }
+  const float* w = work_.data();
+  const ByLogitDesc by_logit{w};
 
-  if (!params_.greedy()) {
-    // top-p on the (top-k renormalized) distribution: the smallest set of
-    // most likely tokens whose probability reaches top_p. Sorted
-    // incrementally: peaked distributions need only the first few dozen.
-    if (params_.top_p < 1.0f) {
-      double total = 0.0;
-      for (TokenId id : candidates_) total += std::exp(static_cast<double>(w[id] - max_logit));
-      const double target = static_cast<double>(params_.top_p) * total;
-      const size_t n = candidates_.size();
-      size_t sorted = candidates_sorted ? n : 0;
-      size_t keep = n;
-      double cumulative = 0.0;
-      size_t scanned = 0;
-      size_t chunk = std::min<size_t>(n, 64);
-      while (scanned < n) {
-        if (sorted < chunk) {
-          std::partial_sort(candidates_.begin() + static_cast<std::ptrdiff_t>(sorted),
-                            candidates_.begin() + static_cast<std::ptrdiff_t>(chunk), candidates_.end(), by_logit);
-          sorted = chunk;
-        }
-        for (; scanned < chunk; ++scanned) {
-          cumulative += std::exp(static_cast<double>(w[candidates_[scanned]] - max_logit));
-          if (cumulative >= target) break;
-        }
-        if (scanned < chunk) {
-          keep = scanned + 1;
-          break;
-        }
-        chunk = std::min(n, chunk * 4);
-      }
-      if (keep < n) {
-        candidates_.resize(keep);
-        candidates_sorted = true;
-      } else if (sorted >= n) {
-        candidates_sorted = true;
-      }
+  // The candidates: every id (all_ids), or the list in candidates_, which is
+  // kept in a canonical order (by logit when `sorted`, else by id) so that a
+  // seed gives the same draw whatever the selection algorithm did.
+  bool all_ids = true;
+  bool sorted = false;
+
+  // 3: top-k. A threshold pass first keeps nth_element off the full vocabulary.
+  const size_t k = static_cast<size_t>(params_.top_k);
+  if (!greedy && k > 0 && k < vocab) {
+    collect_at_least(max_logit, k);
+    if (candidates_.size() < k) {  // fewer than k tokens with non-zero probability
+      candidates_.resize(vocab);
+      std::iota(candidates_.begin(), candidates_.end(), TokenId{0});
     }
+    std::nth_element(candidates_.begin(), candidates_.begin() + static_cast<std::ptrdiff_t>(k), candidates_.end(),
+                     by_logit);
+    candidates_.resize(k);
+    std::sort(candidates_.begin(), candidates_.end(), by_logit);
+    all_ids = false;
+    sorted = true;
+  }
 
-    // min-p: keep p >= min_p * p_max, i.e. logit >= max + log(min_p).
-    // remove_if keeps the order (sorted or by id), so draws stay canonical.
-    if (params_.min_p > 0.0f) {
-      const float threshold = max_logit + std::log(params_.min_p);
+  // Unnormalized probabilities exp(l - max) of the candidates.
+  probs_.resize(vocab);
+  double total = 0.0;
+  if (all_ids) {
+    total = exp_all(w, probs_.data(), vocab, max_logit);
+  } else {
+    for (TokenId id : candidates_) total += probs_[id] = exp_nonpositive(w[id] - max_logit);
+  }
+
+  if (!greedy && params_.top_p < 1.0f) {
+    // 4: top-p on the (top-k renormalized) distribution: the smallest set of
+    // most likely tokens whose probability reaches top_p. The nucleus is a
+    // prefix of the sorted order, so any threshold set holding that much
+    // mass contains it; only that set gets (partially) sorted.
+    const double target = static_cast<double>(params_.top_p) * total;
+    if (all_ids) {
+      collect_nucleus_superset(max_logit, target);
+      all_ids = false;
+    }
+    const size_t n = candidates_.size();
+    size_t done = sorted ? n : 0;  // candidates_[0, done) are in final order
+    size_t keep = n;
+    double cumulative = 0.0;
+    size_t scanned = 0;
+    for (size_t chunk = std::min<size_t>(n, 64); scanned < n; chunk = std::min(n, chunk * 4)) {
+      if (done < chunk) {
+        std::partial_sort(candidates_.begin() + static_cast<std::ptrdiff_t>(done),
+                          candidates_.begin() + static_cast<std::ptrdiff_t>(chunk), candidates_.end(), by_logit);
+        done = chunk;
+      }
+      for (; scanned < chunk && keep == n; ++scanned) {
+        cumulative += probs_[candidates_[scanned]];
+        if (cumulative >= target) keep = scanned + 1;
+      }
+      if (keep < n) break;
+    }
+    candidates_.resize(keep);  // done >= keep: what is left is in order
+    sorted = true;
+  }
+
+  if (!greedy && params_.min_p > 0.0f) {
+    // 5: min-p: keep p >= min_p * p_max, i.e. l >= max + log(min_p). Order is kept.
+    const float threshold = max_logit + std::log(params_.min_p);
+    if (all_ids) {
+      candidates_.clear();
+      for (size_t i = 0; i < vocab; ++i)
+        if (w[i] >= threshold) candidates_.push_back(static_cast<TokenId>(i));
+      all_ids = false;
+    } else {
       candidates_.erase(std::remove_if(candidates_.begin(), candidates_.end(),
                                        [&](TokenId id) { return w[id] < threshold; }),
                         candidates_.end());
     }
   }
 
-  double total = 0.0;
-  for (TokenId id : candidates_) total += std::exp(static_cast<double>(w[id] - max_logit));
+  if (!all_ids) {
+    total = 0.0;
+    for (TokenId id : candidates_) total += probs_[id];
+  }
   const double log_total = std::log(total);
 
-  TokenId chosen = candidates_.front();
-  if (params_.greedy()) {
-    for (TokenId id : candidates_)
-      if (by_logit(id, chosen)) chosen = id;
-  } else {
+  // 6: the draw (or the argmax), then log-probabilities from the exact logits.
+  TokenId chosen = static_cast<TokenId>(argmax);
+  if (!greedy) {
     const double u = next_uniform() * total;
     double acc = 0.0;
-    chosen = candidates_.back();  // if rounding leaves u beyond the last sum
-    for (TokenId id : candidates_) {
-      acc += std::exp(static_cast<double>(w[id] - max_logit));
-      if (u < acc) {
-        chosen = id;
-        break;
+    if (all_ids) {
+      // (chosen stays the argmax if rounding leaves u past the last sum)
+      for (size_t i = 0; i < vocab; ++i) {
+        acc += probs_[i];
+        if (u < acc) {
+          chosen = static_cast<TokenId>(i);
+          break;
+        }
+      }
+    } else {
+      chosen = candidates_.front();
+      for (TokenId id : candidates_) {
+        acc += probs_[id];
+        if (u < acc) {
+          chosen = id;
+          break;
+        }
       }
     }
   }
   result.id = chosen;
   result.logprob = static_cast<float>(static_cast<double>(w[chosen] - max_logit) - log_total);
 
-  const size_t n_top = std::min(static_cast<size_t>(params_.logprobs), candidates_.size());
-  if (n_top > 0) {
-    if (!candidates_sorted)
-      std::partial_sort(candidates_.begin(), candidates_.begin() + static_cast<std::ptrdiff_t>(n_top), candidates_.end(),
-                        by_logit);
-    result.top.reserve(n_top);
-    for (size_t i = 0; i < n_top; ++i) {
-      const TokenId id = candidates_[i];
-      const float lp = static_cast<float>(static_cast<double>(w[id] - max_logit) - log_total);
-      if (lp == kNegInf) break;
-      result.top.push_back({id, lp});
+  const size_t want_top = static_cast<size_t>(params_.logprobs);
+  if (want_top > 0) {
+    std::vector<TokenId> top;
+    if (all_ids) {
+      // One pass keeping the best few in order: no index array over the vocabulary.
+      top.reserve(want_top + 1);
+      float worst = kNegInf;  // logit of top.back() once top is full
+      for (size_t i = 0; i < vocab; ++i) {
+        // Ids come in increasing order, so a tie with the worst kept one loses.
+        if (top.size() == want_top && !(w[i] > worst)) continue;
+        const TokenId id = static_cast<TokenId>(i);
+        top.insert(std::upper_bound(top.begin(), top.end(), id, by_logit), id);
+        if (top.size() > want_top) top.pop_back();
+        if (top.size() == want_top) worst = w[top.back()];
+      }
+    } else {
+      const size_t n = std::min(want_top, candidates_.size());
+      if (!sorted)
+        std::partial_sort(candidates_.begin(), candidates_.begin() + static_cast<std::ptrdiff_t>(n), candidates_.end(),
+                          by_logit);
+      top.assign(candidates_.begin(), candidates_.begin() + static_cast<std::ptrdiff_t>(n));
+    }
+    for (TokenId id : top) {
+      if (probs_[id] == 0.0f) break;  // filtered out or beyond float range: not a candidate
+      result.top.push_back({id, static_cast<float>(static_cast<double>(w[id] - max_logit) - log_total)});
     }
   }
   return result;
+}
+
+void Sampler::collect_at_least(float max_logit, size_t k) {
+  // Logits within `delta` of the maximum, widening until there are k; past
+  // kExpFloor every probability is 0 in float, so the last round holds every
+  // token that can be drawn.
+  const float* w = work_.data();
+  const size_t vocab = work_.size();
+  for (float delta = 8.0f;; delta *= 2.0f) {
+    const float threshold = max_logit - std::min(delta, kExpFloor);
+    candidates_.clear();
+    for (size_t i = 0; i < vocab; ++i)
+      if (w[i] >= threshold) candidates_.push_back(static_cast<TokenId>(i));
+    if (candidates_.size() >= k || delta >= kExpFloor) return;
+  }
+}
+
+void Sampler::collect_nucleus_superset(float max_logit, double target) {
+  // A histogram of probability mass over the distance below the maximum
+  // (buckets of kExpFloor / kBuckets logits), walked from the top until it
+  // holds `target`: the tokens of those buckets contain the nucleus and at
+  // most one bucket more. Two passes, whatever the shape of the distribution.
+  constexpr int kBuckets = 256;
+  constexpr float kPerLogit = kBuckets / kExpFloor;
+  const float* w = work_.data();
+  const float* probs = probs_.data();
+  const size_t vocab = work_.size();
+  const auto bucket = [&](size_t i) {
+    return std::min(static_cast<int>((max_logit - w[i]) * kPerLogit), kBuckets - 1);
+  };
+  double mass[kBuckets] = {};
+  for (size_t i = 0; i < vocab; ++i)
+    if (probs[i] > 0.0f) mass[bucket(i)] += probs[i];
+  int last = kBuckets - 1;
+  double cumulative = 0.0;
+  for (int b = 0; b < kBuckets; ++b) {
+    cumulative += mass[b];
+    if (cumulative >= target) {
+      last = b;
+      break;
+    }
+  }
+  candidates_.clear();
+  for (size_t i = 0; i < vocab; ++i)
+    if (probs[i] > 0.0f && bucket(i) <= last) candidates_.push_back(static_cast<TokenId>(i));
 }
 
 // ---- StopMatcher ----

@@ -14,8 +14,14 @@
 // them. For greedy decoding they are the log-softmax of the penalized logits
 // at temperature 1 (a temperature-0 distribution would report 0 for the
 // argmax and -inf for the rest, which tells a client nothing).
-// Cost per call is O(V) plus a partial sort of the candidates that survive;
-// no full sort of a 150k vocabulary unless top-p needs most of it.
+// Cost per call: a few vectorized passes over the vocabulary (copy, scale and
+// maximum, exp) and, per filter, one or two threshold passes that cut the
+// candidates down before anything is sorted (top-p buckets the probability
+// mass by distance below the maximum to find its cut): only a nucleus that
+// is itself most of a 150k vocabulary gets sorted in full. About 0.3-1 ms
+// for 151936 logits on one core.
+// Greedy decoding skips steps 3-5. A NaN or -inf logit is never chosen (if
+// every logit is, the answer is id 0 with logprob -inf); +inf wins outright.
 //
 // StopMatcher: consumes generated text pieces and says which text is safe to
 // show now, holding back a tail that could still become a stop string.
@@ -100,12 +106,18 @@ class Sampler {
   // A uniform double in [0, 1) from 53 bits of the engine: the same sequence
   // on every standard library (std::uniform_real_distribution is not).
   double next_uniform();
+  // Fill candidates_ (in id order) from work_ (processed logits) and probs_:
+  // at least the k best ids (or every id with non-zero probability)...
+  void collect_at_least(float max_logit, size_t k);
+  // ...or a small superset of the top-p nucleus: best ids holding `target` mass.
+  void collect_nucleus_superset(float max_logit, double target);
 
   SamplingParams params_;
   uint64_t seed_ = 0;
   std::mt19937_64 rng_;
   std::vector<float> work_;          // processed logits, reused between calls
   std::vector<TokenId> candidates_;  // ids still in the running, reused between calls
+  std::vector<float> probs_;         // exp(logit - max) of the candidates
 };
 
 // Stop-string matching over streamed text (e.g. StreamDecoder output).

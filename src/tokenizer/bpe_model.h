@@ -7,6 +7,7 @@
 // which is sharded and locked; tokenize() may run on many threads.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <memory>
 #include <optional>
@@ -28,11 +29,16 @@ class BpeModel {
   static Result<std::unique_ptr<BpeModel>> from_json(const nlohmann::json& json);
   // The model's options without vocab and merges (the writer streams those).
   Json to_json_header() const;
-  // Tokens in id order; merges in rank order.
+  // Every vocab entry in id order (entries sharing an id, which Hugging Face
+  // accepts, all kept); merges in rank order.
   template <typename Fn>
   void for_each_token(Fn&& fn) const {
-    for (size_t id = 0; id < id_to_token_.size(); ++id)
-      if (has_token_[id]) fn(static_cast<TokenId>(id), id_to_token_[id]);
+    std::vector<std::pair<TokenId, const std::string*>> entries;
+    entries.reserve(vocab_.size());
+    for (const auto& [token, id] : vocab_) entries.emplace_back(id, &token);
+    std::sort(entries.begin(), entries.end(),
+              [](const auto& a, const auto& b) { return a.first != b.first ? a.first < b.first : *a.second < *b.second; });
+    for (const auto& [id, token] : entries) fn(id, *token);
   }
   template <typename Fn>
   void for_each_merge(Fn&& fn) const {

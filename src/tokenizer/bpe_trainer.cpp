@@ -7,6 +7,8 @@
 // deletion: an entry whose count is out of date is re-pushed with the current
 // count when it reaches the top. Counts of old pairs only fall, so a top entry
 // whose count is current is the true maximum.
+#include "tokenizer/bpe_trainer.h"
+
 #include <algorithm>
 #include <array>
 #include <bit>
@@ -19,7 +21,6 @@
 #include <utility>
 
 #include "core/progress.h"
-#include "tokenizer/bpe_trainer.h"
 #include "tokenizer/byte_level.h"
 #include "tokenizer/utf8.h"
 
@@ -173,7 +174,7 @@ Status check_options(const BpeTrainerOptions& options) {
                                     " is too small: the 256 byte tokens and " + std::to_string(specials.size()) +
                                     " special tokens need at least " + std::to_string(minimum));
   }
-  return Status::ok();
+  return Status::OK();
 }
 
 Result<BpeVocabulary> learn_bpe(const std::vector<WordCount>& words, const BpeTrainerOptions& options,
@@ -244,7 +245,8 @@ Result<BpeVocabulary> learn_bpe(const std::vector<WordCount>& words, const BpeTr
     const TokenId a = pair_left(top.key), b = pair_right(top.key);
     // Two merge paths can spell the same token ("ab"+"c", "a"+"bc"): like
     // Hugging Face, the second merge reuses the first one's id.
-    auto [it, inserted] = index.try_emplace(vocab.tokens[a] + vocab.tokens[b], static_cast<TokenId>(vocab.tokens.size()));
+    auto [it, inserted] =
+        index.try_emplace(vocab.tokens[a] + vocab.tokens[b], static_cast<TokenId>(vocab.tokens.size()));
     const TokenId c = it->second;
     if (inserted) {
       vocab.tokens.push_back(it->first);
@@ -353,15 +355,14 @@ std::vector<std::string> default_special_tokens() {
           "<|fim_pad|>",   "<|file_sep|>",   "<|repo_name|>"};
 }
 
-Result<Tokenizer> train_bpe_tokenizer(const std::vector<std::filesystem::path>& files,
-                                      const BpeTrainerOptions& options, BpeTrainerStats* stats) {
+Result<Tokenizer> train_bpe_tokenizer(const std::vector<std::filesystem::path>& files, const BpeTrainerOptions& options,
+                                      BpeTrainerStats* stats) {
   BpeTrainerStats local;
   BpeTrainerStats& st = stats != nullptr ? *stats : local;
   st = BpeTrainerStats{};
   // Bad options fail before any file is read.
   FW_RETURN_IF_ERROR(tokenizer::check_options(options));
-  FW_ASSIGN_OR_RETURN(std::vector<tokenizer::WordCount> words,
-                      tokenizer::count_corpus_words(files, options, &st));
+  FW_ASSIGN_OR_RETURN(std::vector<tokenizer::WordCount> words, tokenizer::count_corpus_words(files, options, &st));
 
   const auto start = std::chrono::steady_clock::now();
   std::optional<ProgressBar> progress;

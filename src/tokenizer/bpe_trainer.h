@@ -73,7 +73,7 @@ Result<std::vector<WordCount>> count_corpus_words(const std::vector<std::filesys
 // tokens ordered by their ByteLevel character (as Hugging Face's trainer orders
 // its alphabet), then merged tokens. `tokens` are in ByteLevel form.
 struct BpeVocabulary {
-  std::vector<std::string> tokens;               // id -> token
+  std::vector<std::string> tokens;                  // id -> token
   std::vector<std::pair<TokenId, TokenId>> merges;  // by rank
   size_t special_count = 0;
 };

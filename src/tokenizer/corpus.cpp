@@ -75,8 +75,8 @@ namespace {
 // project's own source, and often huge.
 bool is_skipped_directory(const std::string& name) {
   static const std::array<std::string_view, 12> kNames = {
-      "node_modules", "third_party", "third-party", "vendor",        "build",        "__pycache__",
-      "site-packages", "dist-packages", "CMakeFiles", "target", "bower_components", "Pods"};
+      "node_modules",  "third_party", "third-party", "vendor",           "build", "__pycache__", "site-packages",
+      "dist-packages", "CMakeFiles",  "target",      "bower_components", "Pods"};
   if (name.size() > 1 && name[0] == '.') return true;  // .git, .hg, .svn, .cache, .venv, ...
   return std::find(kNames.begin(), kNames.end(), name) != kNames.end();
 }
@@ -89,10 +89,10 @@ std::string lower(std::string s) {
 // Extensions of files that are never source text (checked before any read).
 bool has_binary_extension(const fs::path& path) {
   static const std::array<std::string_view, 48> kExtensions = {
-      ".pyc", ".pyo", ".so",   ".a",     ".o",    ".obj",  ".dll",   ".dylib", ".exe",  ".bin",  ".dat",   ".png",
-      ".jpg", ".jpeg", ".gif", ".bmp",   ".ico",  ".webp", ".pdf",   ".zip",   ".gz",   ".bz2",  ".xz",    ".zst",
-      ".tar", ".tgz",  ".whl", ".jar",   ".class", ".wasm", ".mo",   ".db",    ".sqlite", ".ttf", ".otf",  ".woff",
-      ".woff2", ".mp3", ".wav", ".mp4",  ".npy",  ".npz",  ".pt",    ".pth",   ".safetensors", ".gch", ".pch", ".lock"};
+      ".pyc",   ".pyo",  ".so",  ".a",   ".o",     ".obj",  ".dll", ".dylib", ".exe",         ".bin", ".dat", ".png",
+      ".jpg",   ".jpeg", ".gif", ".bmp", ".ico",   ".webp", ".pdf", ".zip",   ".gz",          ".bz2", ".xz",  ".zst",
+      ".tar",   ".tgz",  ".whl", ".jar", ".class", ".wasm", ".mo",  ".db",    ".sqlite",      ".ttf", ".otf", ".woff",
+      ".woff2", ".mp3",  ".wav", ".mp4", ".npy",   ".npz",  ".pt",  ".pth",   ".safetensors", ".gch", ".pch", ".lock"};
   const std::string ext = lower(path.extension().string());
   if (std::find(kExtensions.begin(), kExtensions.end(), ext) != kExtensions.end()) return true;
   // Minified bundles are generated, not written.
@@ -135,8 +135,7 @@ bool is_corpus_file(const fs::path& path, const BpeTrainerOptions& options, std:
 
 }  // namespace
 
-Result<std::vector<fs::path>> list_corpus_files(const std::vector<fs::path>& inputs,
-                                                const BpeTrainerOptions& options) {
+Result<std::vector<fs::path>> list_corpus_files(const std::vector<fs::path>& inputs, const BpeTrainerOptions& options) {
   std::vector<fs::path> files;
   std::string buffer;
   for (const fs::path& input : inputs) {

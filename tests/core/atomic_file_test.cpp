@@ -67,7 +67,7 @@ class FaultInjectingFileSystem : public FileSystem {
         *fs_->disk_space -= fits;
         FW_RETURN_IF_ERROR(file_->append(data.substr(0, fits)));
         if (fits < data.size()) return status_from_errno("cannot write", ENOSPC);
-        return Status::ok();
+        return Status::OK();
       }
       return file_->append(data);
     }

@@ -16,7 +16,7 @@ TEST(JsonOutput, ErrorObjectShape) {
 }
 
 TEST(JsonOutput, ExitCodes) {
-  EXPECT_EQ(exit_code_for(Status::ok()), 0);
+  EXPECT_EQ(exit_code_for(Status::OK()), 0);
   EXPECT_EQ(exit_code_for(Status::invalid_argument("")), 2);
   EXPECT_EQ(exit_code_for(Status::not_found("")), 3);
   EXPECT_EQ(exit_code_for(Status::io_error("")), 4);

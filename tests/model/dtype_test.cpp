@@ -26,8 +26,8 @@ bool bf16_is_nan(uint16_t h) { return (h & 0x7f80) == 0x7f80 && (h & 0x007f) != 
 
 TEST(DTypeTest, NamesAndSizesRoundTrip) {
   const std::vector<std::pair<std::string, size_t>> expected = {
-      {"BOOL", 1}, {"U8", 1}, {"I8", 1}, {"F8_E5M2", 1}, {"F8_E4M3", 1}, {"I16", 2}, {"U16", 2}, {"F16", 2},
-      {"BF16", 2}, {"I32", 4}, {"U32", 4}, {"F32", 4},    {"F64", 8},     {"I64", 8}, {"U64", 8}};
+      {"BOOL", 1}, {"U8", 1},  {"I8", 1},  {"F8_E5M2", 1}, {"F8_E4M3", 1}, {"I16", 2}, {"U16", 2}, {"F16", 2},
+      {"BF16", 2}, {"I32", 4}, {"U32", 4}, {"F32", 4},     {"F64", 8},     {"I64", 8}, {"U64", 8}};
   for (const auto& [name, size] : expected) {
     std::optional<DType> dtype = dtype_from_name(name);
     ASSERT_TRUE(dtype.has_value()) << name;
@@ -51,24 +51,24 @@ TEST(DTypeTest, Fp16KnownBitPatterns) {
       {-0.0f, 0x8000},
       {1.0f, 0x3c00},
       {-2.0f, 0xc000},
-      {65504.0f, 0x7bff},                          // largest half
-      {65519.996f, 0x7bff},                        // just below the tie with 65536
-      {65520.0f, 0x7c00},                          // tie, odd mantissa: rounds to infinity
-      {1e10f, 0x7c00},                             // overflow
+      {65504.0f, 0x7bff},    // largest half
+      {65519.996f, 0x7bff},  // just below the tie with 65536
+      {65520.0f, 0x7c00},    // tie, odd mantissa: rounds to infinity
+      {1e10f, 0x7c00},       // overflow
       {-1e10f, 0xfc00},
       {std::numeric_limits<float>::infinity(), 0x7c00},
       {-std::numeric_limits<float>::infinity(), 0xfc00},
-      {std::ldexp(1.0f, -14), 0x0400},             // smallest normal
-      {std::ldexp(1.0f, -24), 0x0001},             // smallest subnormal
-      {std::ldexp(1.0f, -25), 0x0000},             // tie between 0 and 2^-24: to even (0)
+      {std::ldexp(1.0f, -14), 0x0400},  // smallest normal
+      {std::ldexp(1.0f, -24), 0x0001},  // smallest subnormal
+      {std::ldexp(1.0f, -25), 0x0000},  // tie between 0 and 2^-24: to even (0)
       {std::nextafter(std::ldexp(1.0f, -25), 1.0f), 0x0001},
-      {std::ldexp(3.0f, -25), 0x0002},             // tie between 1 and 2 units: to even (2)
-      {std::ldexp(5.0f, -25), 0x0002},             // tie between 2 and 3 units: to even (2)
-      {std::ldexp(1023.5f, -24), 0x0400},          // rounds up out of the subnormals
-      {1.0f + std::ldexp(1.0f, -11), 0x3c00},      // tie: to even (1.0)
-      {1.0f + std::ldexp(3.0f, -11), 0x3c02},      // tie: to even (1 + 2^-9)
+      {std::ldexp(3.0f, -25), 0x0002},                                 // tie between 1 and 2 units: to even (2)
+      {std::ldexp(5.0f, -25), 0x0002},                                 // tie between 2 and 3 units: to even (2)
+      {std::ldexp(1023.5f, -24), 0x0400},                              // rounds up out of the subnormals
+      {1.0f + std::ldexp(1.0f, -11), 0x3c00},                          // tie: to even (1.0)
+      {1.0f + std::ldexp(3.0f, -11), 0x3c02},                          // tie: to even (1 + 2^-9)
       {1.0f + std::ldexp(1.0f, -11) + std::ldexp(1.0f, -20), 0x3c01},  // above the tie
-      {from_bits(0x00000001), 0x0000},             // float subnormal
+      {from_bits(0x00000001), 0x0000},                                 // float subnormal
       {-from_bits(0x00000001), 0x8000},
       {0.1f, 0x2e66},
   };
@@ -76,7 +76,7 @@ TEST(DTypeTest, Fp16KnownBitPatterns) {
     EXPECT_EQ(f32_to_fp16(c.in), c.out) << "input " << c.in << " (bits 0x" << std::hex << to_bits(c.in) << ")";
   }
   EXPECT_TRUE(fp16_is_nan(f32_to_fp16(std::numeric_limits<float>::quiet_NaN())));
-  EXPECT_TRUE(fp16_is_nan(f32_to_fp16(from_bits(0x7f800001))));  // payload only in dropped bits: still NaN
+  EXPECT_TRUE(fp16_is_nan(f32_to_fp16(from_bits(0x7f800001))));    // payload only in dropped bits: still NaN
   EXPECT_EQ(f32_to_fp16(from_bits(0xffc00000)) & 0x8000, 0x8000);  // sign kept
 
   EXPECT_EQ(fp16_to_f32(0x0001), std::ldexp(1.0f, -24));
@@ -97,16 +97,16 @@ TEST(DTypeTest, Bf16KnownBitPatterns) {
       {-0.0f, 0x8000},
       {1.0f, 0x3f80},
       {-2.0f, 0xc000},
-      {1.0f + std::ldexp(1.0f, -8), 0x3f80},   // tie: to even
-      {1.0f + std::ldexp(3.0f, -8), 0x3f82},   // tie: to even (up)
+      {1.0f + std::ldexp(1.0f, -8), 0x3f80},  // tie: to even
+      {1.0f + std::ldexp(3.0f, -8), 0x3f82},  // tie: to even (up)
       {1.0f + std::ldexp(1.0f, -8) + std::ldexp(1.0f, -20), 0x3f81},
       {std::numeric_limits<float>::max(), 0x7f80},  // rounds to infinity
       {-std::numeric_limits<float>::max(), 0xff80},
-      {from_bits(0x7f7f0000), 0x7f7f},              // largest bf16, exact
+      {from_bits(0x7f7f0000), 0x7f7f},  // largest bf16, exact
       {std::numeric_limits<float>::infinity(), 0x7f80},
-      {from_bits(0x00010000), 0x0001},              // subnormal, exact
-      {from_bits(0x00008000), 0x0000},              // subnormal tie: to even (0)
-      {from_bits(0x00018000), 0x0002},              // subnormal tie: to even (2)
+      {from_bits(0x00010000), 0x0001},  // subnormal, exact
+      {from_bits(0x00008000), 0x0000},  // subnormal tie: to even (0)
+      {from_bits(0x00018000), 0x0002},  // subnormal tie: to even (2)
       {from_bits(0x00000001), 0x0000},
       {3.14159265f, 0x4049},
   };
@@ -214,7 +214,9 @@ TEST(DTypeTest, MatchesNumpyAndTorch) {
   TempDir dir;
   const auto out_path = dir / "conversions.bin";
   std::string log;
-  ASSERT_EQ(testing_util::run_python(dir.path(), "conversions.py", kConversionScript, "'" + out_path.string() + "'", &log), 0)
+  ASSERT_EQ(testing_util::run_python(dir.path(), "conversions.py", kConversionScript,
+                                     testing_util::quoted_args({out_path}), &log),
+            0)
       << log;
   std::ifstream in(out_path, std::ios::binary);
   uint64_t header[2];
@@ -242,7 +244,8 @@ TEST(DTypeTest, MatchesNumpyAndTorch) {
       // torch drops the NaN's sign (0x7FC0); we keep it.
       const bool same_bf = std::isnan(x) ? bf16_is_nan(ours_bf) && bf16_is_nan(bf16[i]) : ours_bf == bf16[i];
       if (!same_bf && ++bf16_mismatches <= 10) {
-        ADD_FAILURE() << "bf16 of bits 0x" << std::hex << inputs[i] << ": ours 0x" << ours_bf << ", torch 0x" << bf16[i];
+        ADD_FAILURE() << "bf16 of bits 0x" << std::hex << inputs[i] << ": ours 0x" << ours_bf << ", torch 0x"
+                      << bf16[i];
       }
     }
   }

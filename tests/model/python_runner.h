@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <initializer_list>
 #include <sstream>
 #include <string>
 
@@ -16,9 +17,20 @@ inline constexpr const char* kPython = "/usr/bin/python3";
 
 // True when /usr/bin/python3 can import numpy.
 inline bool python_with_numpy() {
-  static const bool ok =
-      std::system((std::string(kPython) + " -c 'import numpy' >/dev/null 2>&1").c_str()) == 0;
+  static const bool ok = std::system((std::string(kPython) + " -c 'import numpy' >/dev/null 2>&1").c_str()) == 0;
   return ok;
+}
+
+// The paths, each in single quotes, separated by spaces (for run_python's args).
+inline std::string quoted_args(std::initializer_list<std::filesystem::path> paths) {
+  std::string out;
+  for (const auto& path : paths) {
+    if (!out.empty()) out += ' ';
+    out += '\'';
+    out += path.string();
+    out += '\'';
+  }
+  return out;
 }
 
 // Writes `script` to dir/name and runs it with `args`; returns its exit code
@@ -45,9 +57,9 @@ inline int run_python(const std::filesystem::path& dir, const std::string& name,
 
 // Skips the test when /usr/bin/python3 with numpy is missing (it is a
 // documented dependency: scripts/install-deps installs it).
-#define FW_REQUIRE_PYTHON_NUMPY()                                               \
-  do {                                                                          \
-    if (!::flywheel::testing_util::python_with_numpy()) {                       \
-      GTEST_SKIP() << "/usr/bin/python3 with numpy is not installed";           \
-    }                                                                           \
+#define FW_REQUIRE_PYTHON_NUMPY()                                     \
+  do {                                                                \
+    if (!::flywheel::testing_util::python_with_numpy()) {             \
+      GTEST_SKIP() << "/usr/bin/python3 with numpy is not installed"; \
+    }                                                                 \
   } while (0)

@@ -71,7 +71,9 @@ void expect_distribution(const SamplingParams& params, const std::vector<float>&
   const int dof = categories - 1;
   ASSERT_GE(dof, 0);
   ASSERT_LE(dof, 6);
-  if (dof > 0) EXPECT_LT(chi2, kCritical[dof]) << "counts do not follow the expected distribution";
+  if (dof > 0) {
+    EXPECT_LT(chi2, kCritical[dof]) << "counts do not follow the expected distribution";
+  }
 }
 
 SamplingParams seeded(uint64_t seed = 1234) {
@@ -261,7 +263,9 @@ TEST(Sampler, LogprobsAreNormalizedOverWhatSurvives) {
       bool found = false;
       for (size_t j = 0; j < t.top.size(); ++j) {
         sum += std::exp(t.top[j].logprob);
-        if (j > 0) EXPECT_GE(t.top[j - 1].logprob, t.top[j].logprob);
+        if (j > 0) {
+          EXPECT_GE(t.top[j - 1].logprob, t.top[j].logprob);
+        }
         if (t.top[j].id == t.id) {
           found = true;
           EXPECT_FLOAT_EQ(t.top[j].logprob, t.logprob);
@@ -327,6 +331,67 @@ TEST(Sampler, LargeVocabularyNucleusEqualsBruteForce) {
   Sampler k(p);
   const std::set<int> best40(order.begin(), order.begin() + 40);
   for (int i = 0; i < draws; ++i) ASSERT_TRUE(best40.count(k.sample(logits).id));
+}
+
+TEST(Sampler, LargeVocabularyMinPAndTopKMatchBruteForce) {
+  std::mt19937 gen(8);
+  std::normal_distribution<float> normal(0, 3);
+  std::vector<float> logits(151936);
+  for (float& l : logits) l = normal(gen);
+  const float max = *std::max_element(logits.begin(), logits.end());
+
+  SamplingParams p = seeded(21);
+  p.min_p = 0.05f;
+  p.logprobs = 3;
+  Sampler s(p);
+  double kept_mass = 0;  // at T=1: p_i >= 0.05 * p_max
+  const auto probs = softmax(logits);
+  const double p_max = *std::max_element(probs.begin(), probs.end());
+  for (double q : probs)
+    if (q >= 0.05 * p_max) kept_mass += q;
+  for (int i = 0; i < 50; ++i) {
+    const SampledToken t = s.sample(logits);
+    ASSERT_GE(logits[static_cast<size_t>(t.id)], max + std::log(0.05f) - 1e-5f);
+    EXPECT_NEAR(t.logprob, std::log(probs[static_cast<size_t>(t.id)] / kept_mass), 1e-4);
+  }
+}
+
+TEST(Sampler, TiesInTopLogprobsGoToLowerIds) {
+  SamplingParams p = seeded();
+  p.temperature = 0;
+  p.logprobs = 3;
+  Sampler s(p);
+  const SampledToken t = s.sample(std::vector<float>{1.0f, 2.0f, 0.5f, 2.0f, 2.0f, 2.0f});
+  EXPECT_EQ(t.id, 1);
+  ASSERT_EQ(t.top.size(), 3u);
+  EXPECT_EQ(t.top[0].id, 1);
+  EXPECT_EQ(t.top[1].id, 3);
+  EXPECT_EQ(t.top[2].id, 4);
+}
+
+TEST(Sampler, MaskedLogitsAreNeverChosenOrReported) {
+  // -inf masks (e.g. banned tokens); top_k larger than what is left.
+  std::vector<float> logits(100, -INFINITY);
+  logits[7] = 0.0f;
+  logits[42] = 0.0f;
+  SamplingParams p = seeded(3);
+  p.top_k = 5;
+  p.logprobs = 5;
+  Sampler s(p);
+  std::set<TokenId> seen;
+  for (int i = 0; i < 200; ++i) {
+    const SampledToken t = s.sample(logits);
+    seen.insert(t.id);
+    EXPECT_NEAR(t.logprob, std::log(0.5), 1e-6);
+    ASSERT_EQ(t.top.size(), 2u);
+  }
+  EXPECT_EQ(seen, (std::set<TokenId>{7, 42}));
+  // +inf wins outright.
+  logits[50] = INFINITY;
+  Sampler u(seeded(4));
+  const SampledToken t = u.sample(logits);
+  EXPECT_EQ(t.id, 50);
+  EXPECT_EQ(t.logprob, 0.0f);
 }
 
 TEST(Sampler, NanLogitsAreNeverChosen) {

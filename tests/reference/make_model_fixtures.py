@@ -94,7 +94,8 @@ VARIANTS = {
         "intermediate_size": 160, "num_key_value_heads": 1, "head_dim": 16,
         "rope_theta": 10000.0, "rope_scaling": {"type": "linear", "factor": 4.0},
         "tie_word_embeddings": True, "attention_bias": False, "mlp_bias": False, "torch_dtype": "float32",
-    }, "Llama, linear rope scaling (positions / 4, older \"type\" key instead of \"rope_type\"), multi-query attention (1 kv head), tied embeddings"),
+    }, "Llama, linear rope scaling (positions / 4, written with the older \"type\" key, not "
+       "\"rope_type\"), multi-query attention (1 kv head), tied embeddings"),
     "llama_gqa_bf16": (None, "llama_gqa with every weight stored as BF16 (torch_dtype bfloat16); "
                              "expected logits from the bf16-rounded weights upcast to fp32"),
 }

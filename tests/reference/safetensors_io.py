@@ -118,7 +118,8 @@ def write_safetensors_streaming(path, specs, produce, metadata=None):
                 t = produce(name)
                 if _NAME_OF.get(t.dtype) != dtype_name or tuple(t.shape) != tuple(shape):
                     raise SafetensorsError(
-                        f"tensor {name!r}: produced {t.dtype} {tuple(t.shape)}, header says {dtype_name} {tuple(shape)}")
+                        f"tensor {name!r}: produced {t.dtype} {tuple(t.shape)}, "
+                        f"header says {dtype_name} {tuple(shape)}")
                 data = _tensor_bytes(t)
                 begin, end = offsets[name]
                 if len(data) != end - begin:
@@ -160,7 +161,8 @@ def parse_header(buf, file_size, path="<buffer>"):
             raise SafetensorsError(f"{path}: tensor {name!r}: bad data_offsets {offs!r}")
         begin, end = offs
         if not 0 <= begin <= end <= data_size:
-            raise SafetensorsError(f"{path}: tensor {name!r}: bytes [{begin}, {end}) outside the data ({data_size} bytes)")
+            raise SafetensorsError(
+                f"{path}: tensor {name!r}: bytes [{begin}, {end}) outside the data ({data_size} bytes)")
         want = _numel(shape) * DTYPES[info["dtype"]][1]
         if end - begin != want:
             raise SafetensorsError(

@@ -323,7 +323,8 @@ def safetensors_round_trip():
         assert (8 + n) % 8 == 0, "header not padded to 8 bytes"
         header = json.loads(raw[8:8 + n])
         assert raw[8:9] == b"{" and raw[8 + n - 1:8 + n] in (b" ", b"}")
-        assert header["bf16"]["dtype"] == "BF16" and header["f32"]["data_offsets"][1] - header["f32"]["data_offsets"][0] == 60
+        begin, end = header["f32"]["data_offsets"]
+        assert header["bf16"]["dtype"] == "BF16" and end - begin == 60
         assert header["__metadata__"] == {"format": "pt"}
         # bf16 bytes are the high half of the fp32 pattern (round to nearest even).
         one = torch.tensor([1.0, -2.5]).bfloat16()

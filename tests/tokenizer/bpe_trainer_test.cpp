@@ -1,6 +1,8 @@
 // Tests of the byte-level BPE trainer: the merge loop against a naive
 // recount-every-step implementation, pre-tokenization, corpus listing, and
 // train_bpe_tokenizer end to end on small temporary corpora.
+#include "tokenizer/bpe_trainer.h"
+
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -11,7 +13,6 @@
 #include <random>
 #include <set>
 
-#include "tokenizer/bpe_trainer.h"
 #include "tokenizer/byte_level.h"
 #include "tokenizer/tokenizer.h"
 
@@ -58,9 +59,9 @@ constexpr size_t kBase = 256 + 7;  // bytes plus the default special tokens
 
 // Code-like text with a deterministic mix of identifiers, numbers and Unicode.
 std::string code_text(uint32_t seed, size_t lines) {
-  static const char* kWords[] = {"def",   "return", "self",  "value", "int",    "for",   "while", "struct",
-                                 "const", "auto",   "std",   "vector", "size_t", "count", "name",  "résumé",
-                                 "données", "数据", "🙂",     "if",     "else",   "x",     "y",     "index"};
+  static const char* kWords[] = {"def",     "return", "self", "value",  "int",    "for",   "while", "struct",
+                                 "const",   "auto",   "std",  "vector", "size_t", "count", "name",  "résumé",
+                                 "données", "数据",   "🙂", "if",     "else",   "x",     "y",     "index"};
   std::mt19937 rng(seed);
   std::string out;
   for (size_t l = 0; l < lines; ++l) {
@@ -69,11 +70,21 @@ std::string code_text(uint32_t seed, size_t lines) {
     for (size_t i = 0; i < n; ++i) {
       out += kWords[rng() % std::size(kWords)];
       switch (rng() % 5) {
-        case 0: out += "("; break;
-        case 1: out += " = " + std::to_string(rng() % 1000); break;
-        case 2: out += ", "; break;
-        case 3: out += "."; break;
-        default: out += " "; break;
+        case 0:
+          out += "(";
+          break;
+        case 1:
+          out += " = " + std::to_string(rng() % 1000);
+          break;
+        case 2:
+          out += ", ";
+          break;
+        case 3:
+          out += ".";
+          break;
+        default:
+          out += " ";
+          break;
       }
     }
     out += rng() % 7 == 0 ? "\r\n" : "\n";
@@ -189,8 +200,8 @@ TEST(BpeTrainer, SpaceIsByteLevelAndOrderedAfterPrintableBytes) {
   EXPECT_EQ(merge_string(v, 0), "h+e");
   EXPECT_EQ(merge_string(v, 1), "t+he");
   EXPECT_EQ(merge_string(v, 2), "Ġ+the");
-  EXPECT_EQ(v.tokens[7], "!");                 // the first byte token
-  EXPECT_EQ(v.tokens[kBase - 1], "Ń");         // byte 0xAD, the last non-printable
+  EXPECT_EQ(v.tokens[7], "!");          // the first byte token
+  EXPECT_EQ(v.tokens[kBase - 1], "Ń");  // byte 0xAD, the last non-printable
 }
 
 TEST(BpeTrainer, OverlappingRunsAreCountedExactly) {
@@ -218,7 +229,7 @@ TEST(BpeTrainer, IncrementalCountsMatchANaiveRecount) {
     }
     std::vector<WordCount> words;
     for (const auto& [w, c] : counts) words.push_back({w, c});
-    BpeTrainerOptions o = quiet_options(kBase + 300);
+    BpeTrainerOptions o = quiet_options(kBase + 200);
     o.min_frequency = seed % 3;
     const BpeVocabulary v = learn(words, o);
     const BpeVocabulary naive = naive_bpe(words, o);
@@ -256,7 +267,10 @@ TEST(BpeTrainer, PreTokenizationCutsSpecialTokensAndKeepsGaps) {
   EXPECT_EQ(pieces, (std::vector<std::string>{"hello", " world", " ", " foo", "\n"}));
   pieces.clear();
   // An invalid byte is never inside a match: it is a gap, and a piece of its own.
-  tokenizer::pretokenize_for_training("ab\xff" "cd", {}, pieces);
+  tokenizer::pretokenize_for_training(
+      "ab\xff"
+      "cd",
+      {}, pieces);
   EXPECT_EQ(pieces, (std::vector<std::string>{"ab", "\xff", "cd"}));
   pieces.clear();
   tokenizer::pretokenize_for_training("x<|fim_prefix|><|fim_suffix|>y", default_special_tokens(), pieces);
@@ -282,7 +296,9 @@ TEST(BpeCorpus, ListsTextFilesSortedAndSkipsBinaryVendoredAndHuge) {
   dir.write("third_party/t.c", "int t;\n");
   dir.write("__pycache__/b.cpython-311.pyc", "cached");
   dir.write("image.png", "not really a png, but named like one");
-  dir.write("data.bin", std::string("\x7f" "ELF\0\0\0\x01", 8));
+  dir.write("data.bin", std::string("\x7f"
+                                    "ELF\0\0\0\x01",
+                                    8));
   dir.write("app.min.js", "var a=1;");
   dir.write("huge.txt", std::string(5000, 'x'));
   dir.write("empty.txt", "");
