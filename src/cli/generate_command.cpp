@@ -113,9 +113,10 @@ void add_generate_command(CLI::App& app, const GlobalOptions& global, CommandAct
   o->prompt_option = cmd->add_option("--prompt", o->prompt, "Text to continue (tokenized with BOS where the tokenizer adds one)");
   o->prefix_option = cmd->add_option("--prefix", o->prefix, "Fill-in-the-middle: the text before the cursor");
   cmd->add_option("--suffix", o->suffix, "Fill-in-the-middle: the text after the cursor");
+  const auto format_names = prompt_format_names();
   cmd->add_option("--prompt-format", o->prompt_format,
                   "FIM/chat format (default: detected from the tokenizer): " +
-                      join(std::vector<std::string>(prompt_format_names().begin(), prompt_format_names().end()), ", "));
+                      join(std::vector<std::string>(format_names.begin(), format_names.end()), ", "));
   cmd->add_flag("--spm", o->spm, "Fill-in-the-middle in suffix-prefix-middle order");
   cmd->add_option("--max-tokens", o->params.max_tokens, "Most tokens to generate")->capture_default_str();
   cmd->add_option("--temperature", o->params.temperature, "Sampling temperature; 0 is greedy")->capture_default_str();

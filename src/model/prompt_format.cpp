@@ -147,21 +147,29 @@ std::string names_with(bool (*pred)(const FormatEntry&)) {
 // The markers a layout cannot do without.
 std::vector<const Marker*> required_fim_markers(FimStyle style) {
   switch (style) {
-    case FimStyle::kQwen: return {&qwen::kPrefix, &qwen::kSuffix, &qwen::kMiddle};
-    case FimStyle::kStarCoder: return {&starcoder::kPrefix, &starcoder::kSuffix, &starcoder::kMiddle};
-    case FimStyle::kCodeLlama: return {&codellama::kPrefix, &codellama::kSuffix, &codellama::kMiddle};
-    case FimStyle::kDeepSeekCoder: return {&deepseek::kBegin, &deepseek::kHole, &deepseek::kEnd};
-    case FimStyle::kNone: break;
+    case FimStyle::kQwen:
+      return {&qwen::kPrefix, &qwen::kSuffix, &qwen::kMiddle};
+    case FimStyle::kStarCoder:
+      return {&starcoder::kPrefix, &starcoder::kSuffix, &starcoder::kMiddle};
+    case FimStyle::kCodeLlama:
+      return {&codellama::kPrefix, &codellama::kSuffix, &codellama::kMiddle};
+    case FimStyle::kDeepSeekCoder:
+      return {&deepseek::kBegin, &deepseek::kHole, &deepseek::kEnd};
+    case FimStyle::kNone:
+      break;
   }
   return {};
 }
 
 std::vector<const Marker*> required_chat_markers(ChatStyle style) {
   switch (style) {
-    case ChatStyle::kChatMl: return {&qwen::kImStart, &qwen::kImEnd};
-    case ChatStyle::kLlama3: return {&llama3::kBos, &llama3::kStartHeader, &llama3::kEndHeader, &llama3::kEot};
+    case ChatStyle::kChatMl:
+      return {&qwen::kImStart, &qwen::kImEnd};
+    case ChatStyle::kLlama3:
+      return {&llama3::kBos, &llama3::kStartHeader, &llama3::kEndHeader, &llama3::kEot};
     case ChatStyle::kPlainText:
-    case ChatStyle::kNone: break;
+    case ChatStyle::kNone:
+      break;
   }
   return {};
 }
@@ -354,7 +362,8 @@ std::vector<std::string_view> prompt_format_names() {
 
 Result<PromptFormat> prompt_format_from_name(std::string_view name) {
   if (const FormatEntry* e = find_format(name)) return make_format(*e);
-  return Status::invalid_argument("unknown prompt format '" + std::string(name) + "'; known formats: " + joined_names());
+  return Status::invalid_argument("unknown prompt format '" + std::string(name) +
+                                  "'; known formats: " + joined_names());
 }
 
 Status check_prompt_format(const PromptFormat& format, const Tokenizer& tokenizer) {
@@ -375,8 +384,9 @@ Result<PromptFormat> detect_prompt_format(const Tokenizer& tokenizer, std::strin
     const char* name;
     FimStyle style;
   };
-  for (const Family& f : {Family{"qwen2.5-coder", FimStyle::kQwen}, Family{"starcoder", FimStyle::kStarCoder},
-                          Family{"deepseek-coder", FimStyle::kDeepSeekCoder}, Family{"codellama", FimStyle::kCodeLlama}}) {
+  for (const Family& f :
+       {Family{"qwen2.5-coder", FimStyle::kQwen}, Family{"starcoder", FimStyle::kStarCoder},
+        Family{"deepseek-coder", FimStyle::kDeepSeekCoder}, Family{"codellama", FimStyle::kCodeLlama}}) {
     const auto markers = required_fim_markers(f.style);
     size_t present = 0;
     for (const Marker* m : markers) present += has(tokenizer, *m) ? 1 : 0;
@@ -411,21 +421,25 @@ StopConditions fim_stop_conditions(const PromptFormat& format, const Tokenizer& 
     case FimStyle::kDeepSeekCoder:
       return stop_ids(tokenizer,
                       {&deepseek::kEos, &deepseek::kEot, &deepseek::kBegin, &deepseek::kHole, &deepseek::kEnd});
-    case FimStyle::kNone: break;
+    case FimStyle::kNone:
+      break;
   }
   return {};
 }
 
 StopConditions chat_stop_conditions(const PromptFormat& format, const Tokenizer& tokenizer) {
   switch (format.chat) {
-    case ChatStyle::kChatMl: return stop_ids(tokenizer, {&qwen::kImEnd, &qwen::kEndOfText});
-    case ChatStyle::kLlama3: return stop_ids(tokenizer, {&llama3::kEot, &llama3::kEos, &llama3::kEom});
+    case ChatStyle::kChatMl:
+      return stop_ids(tokenizer, {&qwen::kImEnd, &qwen::kEndOfText});
+    case ChatStyle::kLlama3:
+      return stop_ids(tokenizer, {&llama3::kEot, &llama3::kEos, &llama3::kEom});
     case ChatStyle::kPlainText: {
       StopConditions stop = stop_ids(tokenizer, {&qwen::kEndOfText});
       stop.strings.emplace_back(kPlainUserStop);
       return stop;
     }
-    case ChatStyle::kNone: break;
+    case ChatStyle::kNone:
+      break;
   }
   return {};
 }
@@ -445,11 +459,20 @@ Result<Prompt> build_fim_prompt(const PromptFormat& format, const Tokenizer& tok
 
   Builder b(tokenizer);
   switch (format.fim) {
-    case FimStyle::kQwen: build_qwen(b, tokenizer, request, order); break;
-    case FimStyle::kStarCoder: build_starcoder(b, tokenizer, request, order); break;
-    case FimStyle::kCodeLlama: build_codellama(b, request, order); break;
-    case FimStyle::kDeepSeekCoder: build_deepseek(b, request); break;
-    case FimStyle::kNone: break;
+    case FimStyle::kQwen:
+      build_qwen(b, tokenizer, request, order);
+      break;
+    case FimStyle::kStarCoder:
+      build_starcoder(b, tokenizer, request, order);
+      break;
+    case FimStyle::kCodeLlama:
+      build_codellama(b, request, order);
+      break;
+    case FimStyle::kDeepSeekCoder:
+      build_deepseek(b, request);
+      break;
+    case FimStyle::kNone:
+      break;
   }
   return b.finish(fim_stop_conditions(format, tokenizer));
 }
@@ -501,7 +524,8 @@ Result<Prompt> build_chat_prompt(const PromptFormat& format, const Tokenizer& to
       for (const auto& m : all) b.text(capitalized(m.role) + ": " + m.content + "\n\n");
       if (options.add_generation_prompt) b.text("Assistant:");
       break;
-    case ChatStyle::kNone: break;
+    case ChatStyle::kNone:
+      break;
   }
   return b.finish(chat_stop_conditions(format, tokenizer));
 }

@@ -11,16 +11,24 @@
 // formats spell out their spaces). BOS is part of the segments where the
 // family wants one (CodeLlama, DeepSeek-Coder, Llama 3): encode with
 // encode_prompt(), not tokenizer.encode(text, add_special_tokens=true).
+// For byte-level tokenizers encode_prompt(p) == tokenizer.encode(p.text).
+// Marker strings inside user text (a prefix that contains "<|im_end|>") are
+// matched as added tokens, as Hugging Face's tokenizer(text) does; the
+// Tokenizer API has no switch to treat them as plain text yet.
 //
 // FIM layouts (PSM = prefix-suffix-middle, SPM = suffix-prefix-middle):
-//   qwen2.5-coder  <|fim_prefix|>{p}<|fim_suffix|>{s}<|fim_middle|>         SPM: not published → kUnsupported
-//   flywheel       as qwen2.5-coder;                                      SPM: <|fim_prefix|><|fim_suffix|>{s}<|fim_middle|>{p}
-//   starcoder      <fim_prefix>{p}<fim_suffix>{s}<fim_middle>              SPM: <fim_prefix><fim_suffix>{s}<fim_middle>{p}
-//                  (SPM as bigcode's Megatron FIM trained StarCoder, fim_spm_rate 0.5)
-//   codellama      <s><PRE> {p} <SUF>{s} <MID>                             SPM: <s><PRE> <SUF>{s} <MID> {p}
-//                  (Meta's codellama generation.py; the spaces belong to ▁<SUF>/▁<MID> and to {p}'s
-//                  SentencePiece word start; {s} is encoded without a leading space)
-//   deepseek-coder <｜begin▁of▁sentence｜><｜fim▁begin｜>{p}<｜fim▁hole｜>{s}<｜fim▁end｜>  SPM: not published → kUnsupported
+//   qwen2.5-coder   PSM <|fim_prefix|>{p}<|fim_suffix|>{s}<|fim_middle|>
+//                   SPM not published: kUnsupported
+//   flywheel        PSM as qwen2.5-coder
+//                   SPM <|fim_prefix|><|fim_suffix|>{s}<|fim_middle|>{p}  (the StarCoder order on Qwen's tokens)
+//   starcoder       PSM <fim_prefix>{p}<fim_suffix>{s}<fim_middle>
+//                   SPM <fim_prefix><fim_suffix>{s}<fim_middle>{p}  (bigcode's Megatron FIM, fim_spm_rate 0.5)
+//   codellama       PSM <s><PRE> {p} <SUF>{s} <MID>
+//                   SPM <s><PRE> <SUF>{s} <MID> {p}
+//                   (Meta's codellama generation.py; the spaces belong to ▁<SUF>/▁<MID> and to {p}'s
+//                   SentencePiece word start; {s} is encoded without a leading space)
+//   deepseek-coder  PSM <｜begin▁of▁sentence｜><｜fim▁begin｜>{p}<｜fim▁hole｜>{s}<｜fim▁end｜>
+//                   SPM not published (trained PSM only): kUnsupported
 // Repo-level context (FimRequest::repo_name, file_path, extra_files):
 //   qwen2.5-coder/flywheel (Qwen2.5-Coder's published layout), where the tokenizer has the tokens:
 //     <|repo_name|>{repo}\n<|file_sep|>{path1}\n{text1}\n<|file_sep|>{path}\n<|fim_prefix|>...
@@ -119,8 +127,8 @@ struct Prompt {
 
 struct FimRequest {
   std::string prefix, suffix;
-  std::string file_path;   // of the file being edited; optional
-  std::string repo_name;   // optional
+  std::string file_path;                                         // of the file being edited; optional
+  std::string repo_name;                                         // optional
   std::vector<std::pair<std::string, std::string>> extra_files;  // (path, text) of other files, most relevant last
 };
 
@@ -135,8 +143,8 @@ struct ChatMessage {
 inline constexpr std::string_view kQwen2DefaultSystemMessage = "You are a helpful assistant.";
 
 struct ChatOptions {
-  bool add_generation_prompt = true;  // end with the assistant header
-  std::string default_system_message; // used when non-empty and the first message is not "system"
+  bool add_generation_prompt = true;   // end with the assistant header
+  std::string default_system_message;  // used when non-empty and the first message is not "system"
 };
 
 Result<Prompt> build_chat_prompt(const PromptFormat& format, const Tokenizer& tokenizer,

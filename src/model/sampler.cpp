@@ -97,7 +97,8 @@ struct ByLogitDesc {
 }  // namespace
 
 Status SamplingParams::validate() const {
-  if (!in_range(temperature, 0.0f, 2.0f)) return out_of_range("temperature", temperature, "between 0 and 2 (0 = greedy)");
+  if (!in_range(temperature, 0.0f, 2.0f))
+    return out_of_range("temperature", temperature, "between 0 and 2 (0 = greedy)");
   if (top_k < 0) return out_of_range("top_k", top_k, ">= 0 (0 disables top-k)");
   if (!in_range(top_p, 0.0f, 1.0f)) return out_of_range("top_p", top_p, "between 0 and 1 (1 disables top-p)");
   if (!in_range(min_p, 0.0f, 1.0f)) return out_of_range("min_p", min_p, "between 0 and 1 (0 disables min-p)");
@@ -121,12 +122,15 @@ Status SamplingParams::validate() const {
 Sampler::Sampler(SamplingParams params) : params_(std::move(params)) {
   // Clamp what validate() would reject, so a caller that skipped it still
   // gets defined behaviour.
-  auto clamp = [](float v, float lo, float hi, float fallback) { return std::isfinite(v) ? std::clamp(v, lo, hi) : fallback; };
+  auto clamp = [](float v, float lo, float hi, float fallback) {
+    return std::isfinite(v) ? std::clamp(v, lo, hi) : fallback;
+  };
   params_.temperature = clamp(params_.temperature, 0.0f, 2.0f, 1.0f);
   params_.top_k = std::max(params_.top_k, 0);
   params_.top_p = clamp(params_.top_p, 0.0f, 1.0f, 1.0f);
   params_.min_p = clamp(params_.min_p, 0.0f, 1.0f, 0.0f);
-  if (!std::isfinite(params_.repetition_penalty) || params_.repetition_penalty <= 0.0f) params_.repetition_penalty = 1.0f;
+  if (!std::isfinite(params_.repetition_penalty) || params_.repetition_penalty <= 0.0f)
+    params_.repetition_penalty = 1.0f;
   params_.presence_penalty = clamp(params_.presence_penalty, -2.0f, 2.0f, 0.0f);
   params_.frequency_penalty = clamp(params_.frequency_penalty, -2.0f, 2.0f, 0.0f);
   params_.logprobs = std::clamp(params_.logprobs, 0, SamplingParams::kMaxLogprobs);
@@ -272,9 +276,9 @@ SampledToken Sampler::sample(std::span<const float> logits, std::span<const Toke
         if (w[i] >= threshold) candidates_.push_back(static_cast<TokenId>(i));
       all_ids = false;
     } else {
-      candidates_.erase(std::remove_if(candidates_.begin(), candidates_.end(),
-                                       [&](TokenId id) { return w[id] < threshold; }),
-                        candidates_.end());
+      candidates_.erase(
+          std::remove_if(candidates_.begin(), candidates_.end(), [&](TokenId id) { return w[id] < threshold; }),
+          candidates_.end());
     }
   }
 

@@ -48,17 +48,18 @@
 namespace flywheel {
 
 struct SamplingParams {
-  float temperature = 1.0f;         // [0, 2]; 0 = greedy
-  int top_k = 0;                    // >= 0; 0 = off
-  float top_p = 1.0f;               // [0, 1]; 1 = off; 0 keeps the most likely token only
-  float min_p = 0.0f;               // [0, 1]; 0 = off
-  float repetition_penalty = 1.0f;  // > 0; 1 = off. Seen tokens (prompt + output): logit > 0 → logit / p, else logit * p
-  float presence_penalty = 0.0f;    // [-2, 2]; subtracted once from each token generated at least once
-  float frequency_penalty = 0.0f;   // [-2, 2]; subtracted per occurrence among generated tokens
-  std::optional<uint64_t> seed;     // unset: seeded from std::random_device
-  int logprobs = 0;                 // [0, 20]: how many top alternatives to report
-  std::vector<std::string> stop;    // non-empty strings, at most kMaxStopStrings
-  int max_tokens = 256;             // >= 1
+  float temperature = 1.0f;  // [0, 2]; 0 = greedy
+  int top_k = 0;             // >= 0; 0 = off
+  float top_p = 1.0f;        // [0, 1]; 1 = off; 0 keeps the most likely token only
+  float min_p = 0.0f;        // [0, 1]; 0 = off
+  float repetition_penalty =
+      1.0f;  // > 0; 1 = off. Seen tokens (prompt + output): logit > 0 → logit / p, else logit * p
+  float presence_penalty = 0.0f;   // [-2, 2]; subtracted once from each token generated at least once
+  float frequency_penalty = 0.0f;  // [-2, 2]; subtracted per occurrence among generated tokens
+  std::optional<uint64_t> seed;    // unset: seeded from std::random_device
+  int logprobs = 0;                // [0, 20]: how many top alternatives to report
+  std::vector<std::string> stop;   // non-empty strings, at most kMaxStopStrings
+  int max_tokens = 256;            // >= 1
 
   static constexpr int kMaxLogprobs = 20;
   static constexpr size_t kMaxStopStrings = 64;
@@ -75,9 +76,9 @@ struct TokenLogprob {
 
 struct SampledToken {
   TokenId id = 0;
-  float logprob = 0.0f;             // of `id` in the processed distribution
-  std::vector<TokenLogprob> top;    // up to params.logprobs entries, most likely first, ties by lower id;
-                                    // only tokens that survived the filters (finite logprob)
+  float logprob = 0.0f;           // of `id` in the processed distribution
+  std::vector<TokenLogprob> top;  // up to params.logprobs entries, most likely first, ties by lower id;
+                                  // only tokens that survived the filters (finite logprob)
 };
 
 class Sampler {
@@ -95,8 +96,7 @@ class Sampler {
 
   // Applies step 1 (penalties) in place: exposed so tests and callers that
   // inspect the processed logits see exactly what sample() uses.
-  void apply_penalties(std::span<float> logits, std::span<const TokenId> context_tokens,
-                       size_t prompt_length) const;
+  void apply_penalties(std::span<float> logits, std::span<const TokenId> context_tokens, size_t prompt_length) const;
 
   const SamplingParams& params() const { return params_; }
   // The seed actually used (params.seed or the one drawn from random_device).
@@ -134,8 +134,8 @@ class StopMatcher {
   explicit StopMatcher(std::vector<std::string> stop_strings);
 
   struct Output {
-    std::string text;     // safe to emit now
-    bool stopped = false; // a stop string completed; nothing more will be emitted
+    std::string text;      // safe to emit now
+    bool stopped = false;  // a stop string completed; nothing more will be emitted
   };
 
   // Adds a piece of generated text. After a stop, returns {"", true}.

@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include "model/bf16_gemm.h"
+
 namespace flywheel::model {
 
 namespace F = torch::nn::functional;
@@ -70,8 +72,41 @@ torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const to
   return out.view({B, K, G, Tq, D}).permute({0, 3, 1, 2, 4}).reshape({B, Tq, H * D});
 }
 
+namespace {
+
+// x [..., K] (fp32) · w [N, K]ᵀ (bf16) + bias with the small-M kernel
+// (model/bf16_gemm.h) when that is the fast way: decode-sized inputs (at most
+// kSmallGemmMaxM rows) with no autograd, on CPU. It streams the bf16 weight
+// once instead of converting it to an fp32 copy first (three times the memory
+// traffic, and an allocation the size of the weight, on every call).
+std::optional<torch::Tensor> small_m_linear(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& bias) {
+  if (w.scalar_type() != torch::kBFloat16 || x.scalar_type() != torch::kFloat32 || w.dim() != 2 || x.dim() < 1 ||
+      !x.device().is_cpu() || !w.device().is_cpu() || !w.is_contiguous())
+    return std::nullopt;
+  if (torch::GradMode::is_enabled() && (x.requires_grad() || w.requires_grad())) return std::nullopt;
+  const int64_t N = w.size(0), K = w.size(1);
+  if (x.size(-1) != K) return std::nullopt;  // F::linear reports the mismatch
+  const int64_t M = K == 0 ? 0 : x.numel() / K;
+  if (M < 1 || M > kSmallGemmMaxM) return std::nullopt;
+  torch::Tensor x2 = x.reshape({M, K}).contiguous();
+  torch::Tensor b = bias.defined() ? bias.to(torch::kFloat32).contiguous() : torch::Tensor();
+  torch::Tensor y = torch::empty({M, N}, x.options());
+  SmallGemmArgs args;
+  args.M = M, args.N = N, args.K = K;
+  args.x = x2.data_ptr<float>(), args.ldx = K;
+  args.bias = b.defined() ? b.data_ptr<float>() : nullptr;
+  args.y = y.data_ptr<float>(), args.ldy = N;
+  bf16_gemm(args, reinterpret_cast<const uint16_t*>(w.data_ptr<at::BFloat16>()), K);
+  auto shape = x.sizes().vec();
+  shape.back() = N;
+  return y.view(shape);
+}
+
+}  // namespace
+
 torch::Tensor linear(const torch::nn::Linear& layer, const torch::Tensor& x) {
   const torch::Tensor& w = layer->weight;
+  if (auto y = small_m_linear(x, w, layer->bias)) return *y;
   if (w.scalar_type() == x.scalar_type()) return F::linear(x, w, layer->bias);
   torch::Tensor bias = layer->bias.defined() ? layer->bias.to(x.scalar_type()) : torch::Tensor();
   return F::linear(x, w.to(x.scalar_type()), bias);
@@ -141,6 +176,7 @@ CausalLmImpl::CausalLmImpl(const ModelConfig& c) : config(c), rotary(c) {
 torch::Tensor CausalLmImpl::logits_from_hidden(const torch::Tensor& hidden) {
   if (lm_head) return linear(lm_head, hidden);
   const torch::Tensor& w = model->embed_tokens->weight;
+  if (auto logits = small_m_linear(hidden, w, torch::Tensor())) return *logits;
   return F::linear(hidden, w.scalar_type() == hidden.scalar_type() ? w : w.to(hidden.scalar_type()));
 }
 

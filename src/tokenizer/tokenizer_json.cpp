@@ -69,7 +69,7 @@ Result<std::shared_ptr<const TokenizerImpl>> load_tokenizer_json(std::string_vie
   if (root.is_discarded()) {
     // Parse again with exceptions only to get the position of the error.
     try {
-      (void)PlainJson::parse(json_text.begin(), json_text.end());
+      PlainJson unused = PlainJson::parse(json_text.begin(), json_text.end());
     } catch (const nlohmann::json::exception& e) {
       return Status::corruption(std::string("tokenizer.json is not valid JSON: ") + e.what());
     }

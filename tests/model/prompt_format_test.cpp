@@ -47,8 +47,8 @@ const Tokenizer& flywheel_tiny() {
   return t;
 }
 const Tokenizer& starcoder2_tiny() {
-  static const Tokenizer t = tiny({"<|endoftext|>", "<fim_prefix>", "<fim_middle>", "<fim_suffix>", "<fim_pad>",
-                                   "<repo_name>", "<file_sep>"});
+  static const Tokenizer t =
+      tiny({"<|endoftext|>", "<fim_prefix>", "<fim_middle>", "<fim_suffix>", "<fim_pad>", "<repo_name>", "<file_sep>"});
   return t;
 }
 const Tokenizer& starcoder1_tiny() {
@@ -389,8 +389,8 @@ TEST(PromptFormatReal, Qwen3MarkersAreSingleIdsAndEncodingMatchesTextEncoding) {
     const TokenId id = t->token_to_id(s).value();
     EXPECT_TRUE(std::binary_search(fim_stop.token_ids.begin(), fim_stop.token_ids.end(), id)) << s;
   }
-  EXPECT_EQ(chat->stop.token_ids, (std::vector<TokenId>{t->token_to_id("<|endoftext|>").value(),
-                                                        t->token_to_id("<|im_end|>").value()}));
+  EXPECT_EQ(chat->stop.token_ids,
+            (std::vector<TokenId>{t->token_to_id("<|endoftext|>").value(), t->token_to_id("<|im_end|>").value()}));
 }
 
 TEST(PromptFormatReal, Llama3Chat) {
@@ -399,6 +399,11 @@ TEST(PromptFormatReal, Llama3Chat) {
   auto detected = detect_prompt_format(*t, "llama");
   ASSERT_TRUE(detected.ok()) << detected.status().to_string();
   EXPECT_EQ(detected->name, "llama3");
+  for (const char* marker : {"<|begin_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"}) {
+    const auto ids = t->encode(std::string("x") + marker + "y");
+    ASSERT_EQ(ids.size(), 3u) << marker;
+    EXPECT_EQ(ids[1], t->token_to_id(marker).value()) << marker;
+  }
   auto p = build_chat_prompt(*detected, *t, kConversation);
   ASSERT_TRUE(p.ok()) << p.status().to_string();
   const auto ids = encode_prompt(*t, *p);
@@ -407,8 +412,8 @@ TEST(PromptFormatReal, Llama3Chat) {
   EXPECT_EQ(ids.front(), t->token_to_id("<|begin_of_text|>").value());
   EXPECT_EQ(std::count(ids.begin(), ids.end(), t->token_to_id("<|eot_id|>").value()), 4);
   EXPECT_EQ(std::count(ids.begin(), ids.end(), t->token_to_id("<|start_header_id|>").value()), 5);
-  EXPECT_EQ(p->stop.token_ids, (std::vector<TokenId>{t->token_to_id("<|end_of_text|>").value(),
-                                                     t->token_to_id("<|eot_id|>").value()}));
+  EXPECT_EQ(p->stop.token_ids,
+            (std::vector<TokenId>{t->token_to_id("<|end_of_text|>").value(), t->token_to_id("<|eot_id|>").value()}));
   EXPECT_EQ(build_fim_prompt(*detected, *t, simple()).status().code(), StatusCode::kUnsupported);
 }
 

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -123,7 +124,7 @@ TEST(SafetensorsTest, RoundTrip) {
     EXPECT_EQ(view->dtype, t.dtype) << t.name;
     EXPECT_EQ(view->shape, t.shape) << t.name;
     ASSERT_EQ(view->data.size(), t.data.size()) << t.name;
-    EXPECT_EQ(std::memcmp(view->data.data(), t.data.data(), t.data.size()), 0) << t.name;
+    EXPECT_TRUE(std::equal(view->data.begin(), view->data.end(), t.data.begin())) << t.name;
     // 8-aligned data start and the dtype-descending order keep every tensor aligned.
     EXPECT_EQ(reinterpret_cast<uintptr_t>(view->data.data()) % dtype_size(view->dtype), 0u) << t.name;
   }

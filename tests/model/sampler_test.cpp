@@ -301,7 +301,8 @@ TEST(Sampler, LargeVocabularyNucleusEqualsBruteForce) {
   const auto probs = softmax(logits, 0.7);
   std::vector<int> order(logits.size());
   std::iota(order.begin(), order.end(), 0);
-  std::sort(order.begin(), order.end(), [&](int a, int b) { return probs[a] > probs[b] || (probs[a] == probs[b] && a < b); });
+  std::sort(order.begin(), order.end(),
+            [&](int a, int b) { return probs[a] > probs[b] || (probs[a] == probs[b] && a < b); });
   double mass = 0;
   std::set<int> nucleus;
   for (int id : order) {
@@ -320,8 +321,7 @@ TEST(Sampler, LargeVocabularyNucleusEqualsBruteForce) {
     ASSERT_EQ(t.top.size(), 5u);
     EXPECT_EQ(t.top[0].id, order[0]);
   }
-  const double ms =
-      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count() / draws;
+  const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count() / draws;
   std::printf("sample() over %zu logits with top_p %.2f (nucleus %zu): %.2f ms\n", logits.size(), p.top_p,
               nucleus.size(), ms);
 
@@ -423,7 +423,10 @@ TEST(SamplingParams, ValidateNamesTheBadField) {
       {"logprobs", [](SamplingParams& p) { p.logprobs = 21; }},
       {"logprobs", [](SamplingParams& p) { p.logprobs = -1; }},
       {"max_tokens", [](SamplingParams& p) { p.max_tokens = 0; }},
-      {"stop[1]", [](SamplingParams& p) { p.stop = {"x", ""}; }},
+      {"stop[1]",
+       [](SamplingParams& p) {
+         p.stop = {"x", ""};
+       }},
       {"stop has", [](SamplingParams& p) { p.stop.assign(65, "x"); }},
   };
   for (const auto& c : cases) {

@@ -1,0 +1,525 @@
+// bench_decode: flywheel's prefill and decode speed next to PyTorch eager on
+// the same weights, and next to the machine's memory-bandwidth limit.
+//
+// Models: (a) the default small model (preset "small", llama, vocab 8192,
+// random init, saved to the work dir; or --model-dir), (b) a random-init model
+// shaped like Qwen2.5-Coder-0.5B (hidden 896, FFN 4864, 24 layers, 14 heads,
+// 2 KV heads, vocab 151936, tied, qkv bias) in --qwen-dir, created there if
+// missing (a checkpoint from `bench/decode_reference.py --create-qwen05b DIR`
+// works too; a tokenizer.json is added where it lacks one). Each is loaded
+// with fp32 and with bf16 weights.
+//
+// Figures (each the best of --repeats timed runs after one warm-up, the same
+// protocol as bench/decode_reference.py, which measures PyTorch):
+//   prefill  batch 1, --prompt-len tokens in one forward; tokens/s
+//   decode   batch 1 and 8: after a prompt of --prompt-len tokens per
+//            sequence, --decode-tokens greedy steps, each one Model::forward
+//            over B items of one token; tokens/s = B * steps / seconds
+// Limit: a decode step reads every weight once (all matrices, biases and
+// norms, and the output head; the embedding only one row per token), so
+// tokens/s <= B * read bandwidth / weight bytes per step. The read bandwidth is
+// measured here: --threads threads streaming over a 1 GiB buffer (several
+// times the last-level cache), best of 5 passes. A model that fits in cache
+// (the small one) can beat this limit.
+// PyTorch: bench/decode_reference.py in a subprocess with the same thread
+// count, modes fp32, bf16 (weights and activations bf16, as with
+// torch_dtype=bfloat16) and bf16-fp32compute (bf16 weights upcast per matmul,
+// what flywheel computes); a bf16 row's ratio is against the faster of the two.
+//
+// usage: bench_decode [--json] [--threads N] [--quick] [--model-dir DIR]
+//                     [--qwen-dir DIR] [--work-dir DIR] [--prompt-len N]
+//                     [--decode-tokens N] [--repeats N] [--no-torch]
+#include <dlfcn.h>
+#include <immintrin.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <random>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/atomic_file.h"
+#include "model/model.h"
+#include "tokenizer/byte_level.h"
+
+namespace fs = std::filesystem;
+using flywheel::ForwardItem;
+using flywheel::KvCache;
+using flywheel::Model;
+using flywheel::ModelConfig;
+using flywheel::TokenId;
+using flywheel::WeightDtype;
+using Json = nlohmann::ordered_json;
+
+namespace {
+
+struct Options {
+  bool json = false;
+  int threads = 0;
+  bool quick = false;
+  std::optional<fs::path> model_dir;
+  fs::path work_dir = fs::temp_directory_path() / "flywheel_bench_decode";
+  std::optional<fs::path> qwen_dir;
+  int prompt_len = 128;
+  int decode_tokens = 32;
+  int repeats = 2;
+  bool torch = true;
+};
+
+const char* kUsage =
+    "usage: bench_decode [--json] [--threads N] [--quick] [--model-dir DIR] [--qwen-dir DIR] [--work-dir DIR]\n"
+    "                    [--prompt-len N] [--decode-tokens N] [--repeats N] [--no-torch]\n";
+
+[[noreturn]] void usage_error(const std::string& message) {
+  std::cerr << "bench_decode: " << message << "\n" << kUsage;
+  std::exit(2);
+}
+
+Options parse_args(int argc, char** argv) {
+  Options o;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) usage_error(a + " needs a value");
+      return argv[++i];
+    };
+    try {
+      if (a == "--json") o.json = true;
+      else if (a == "--threads") o.threads = std::stoi(value());
+      else if (a == "--quick") o.quick = true;
+      else if (a == "--model-dir") o.model_dir = value();
+      else if (a == "--qwen-dir") o.qwen_dir = value();
+      else if (a == "--work-dir") o.work_dir = value();
+      else if (a == "--prompt-len") o.prompt_len = std::max(1, std::stoi(value()));
+      else if (a == "--decode-tokens") o.decode_tokens = std::max(1, std::stoi(value()));
+      else if (a == "--repeats") o.repeats = std::max(1, std::stoi(value()));
+      else if (a == "--no-torch") o.torch = false;
+      else if (a == "--help" || a == "-h") {
+        std::cout << kUsage;
+        std::exit(0);
+      } else usage_error("unknown argument " + a);
+    } catch (const std::logic_error&) {
+      usage_error("bad value for " + a);
+    }
+  }
+  if (o.threads <= 0) o.threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  if (!o.qwen_dir) o.qwen_dir = o.work_dir / "qwen2.5-coder-0.5b-random";
+  return o;
+}
+
+double now_seconds() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+[[noreturn]] void fail(const std::string& what, const flywheel::Status& status) {
+  std::cerr << "bench_decode: " << what << ": " << status.to_string() << "\n";
+  std::exit(1);
+}
+
+std::string load_average() {
+  double l[3] = {0, 0, 0};
+  if (getloadavg(l, 3) < 3) return "unknown";
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.2f %.2f %.2f", l[0], l[1], l[2]);
+  return buf;
+}
+
+std::string cpu_model() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
+  return "unknown CPU";
+}
+
+// OpenBLAS (libtorch's BLAS here) keeps its own thread pool, sized from the
+// environment at start-up; give it the same count as libtorch's.
+void set_blas_threads(int threads) {
+  using SetThreads = void (*)(int);
+  if (auto fn = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) fn(threads);
+}
+
+// ---------------------------------------------------------------- read bandwidth
+
+__attribute__((target("avx2"))) uint64_t read_avx2(const uint64_t* p, size_t n) {
+  __m256i a = _mm256_setzero_si256(), b = a, c = a, d = a;
+  size_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    a = _mm256_add_epi64(a, _mm256_load_si256(reinterpret_cast<const __m256i*>(p + i)));
+    b = _mm256_add_epi64(b, _mm256_load_si256(reinterpret_cast<const __m256i*>(p + i + 4)));
+    c = _mm256_add_epi64(c, _mm256_load_si256(reinterpret_cast<const __m256i*>(p + i + 8)));
+    d = _mm256_add_epi64(d, _mm256_load_si256(reinterpret_cast<const __m256i*>(p + i + 12)));
+  }
+  a = _mm256_add_epi64(_mm256_add_epi64(a, b), _mm256_add_epi64(c, d));
+  uint64_t lanes[4];
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(lanes), a);
+  uint64_t sum = lanes[0] + lanes[1] + lanes[2] + lanes[3];
+  for (; i < n; ++i) sum += p[i];
+  return sum;
+}
+
+uint64_t read_scalar(const uint64_t* p, size_t n) {
+  uint64_t s0 = 0, s1 = 0;
+  size_t i = 0;
+  for (; i + 2 <= n; i += 2) s0 += p[i], s1 += p[i + 1];
+  return s0 + s1 + (i < n ? p[i] : 0);
+}
+
+// Bytes per second of `threads` threads each summing its share of a buffer
+// of `bytes` (every page touched first); best of `passes`.
+double read_bandwidth(int threads, size_t bytes, int passes) {
+  const size_t n = bytes / sizeof(uint64_t);
+  auto* buf = static_cast<uint64_t*>(std::aligned_alloc(64, n * sizeof(uint64_t)));
+  if (buf == nullptr) return 0;
+  const bool avx2 = __builtin_cpu_supports("avx2");
+  auto run = [&](auto&& body) {
+    std::vector<std::thread> pool;
+    for (int t = 0; t < threads; ++t) {
+      const size_t begin = (n * t / threads) & ~size_t{15}, end = t + 1 == threads ? n : (n * (t + 1) / threads) & ~size_t{15};
+      pool.emplace_back(body, begin, end);
+    }
+    for (auto& th : pool) th.join();
+  };
+  run([&](size_t b, size_t e) {
+    for (size_t i = b; i < e; ++i) buf[i] = i;
+  });
+  std::vector<uint64_t> sums(threads);
+  double best = 0;
+  for (int pass = 0; pass < passes; ++pass) {
+    const double start = now_seconds();
+    std::vector<std::thread> pool;
+    for (int t = 0; t < threads; ++t) {
+      const size_t begin = (n * t / threads) & ~size_t{15}, end = t + 1 == threads ? n : (n * (t + 1) / threads) & ~size_t{15};
+      pool.emplace_back([&, t, begin, end] {
+        sums[t] = avx2 ? read_avx2(buf + begin, end - begin) : read_scalar(buf + begin, end - begin);
+      });
+    }
+    for (auto& th : pool) th.join();
+    best = std::max(best, static_cast<double>(n * sizeof(uint64_t)) / (now_seconds() - start));
+  }
+  uint64_t total = 0;
+  for (uint64_t s : sums) total += s;
+  if (total == 42) std::cerr << "";  // keeps the sums observable
+  std::free(buf);
+  return best;
+}
+
+// ---------------------------------------------------------------- models
+
+// The benches use random token ids; the model only needs a tokenizer whose
+// vocabulary fits: the 256 byte symbols of a byte-level BPE.
+std::string byte_tokenizer_json() {
+  Json vocab = Json::object();
+  const auto& symbols = flywheel::tokenizer::byte_to_unicode();
+  for (int b = 0; b < 256; ++b) vocab[symbols[b]] = b;
+  Json byte_level = {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", false}, {"use_regex", true}};
+  return Json{{"version", "1.0"},
+              {"truncation", nullptr},
+              {"padding", nullptr},
+              {"added_tokens", Json::array()},
+              {"normalizer", nullptr},
+              {"pre_tokenizer", byte_level},
+              {"post_processor", byte_level},
+              {"decoder", byte_level},
+              {"model",
+               {{"type", "BPE"},
+                {"dropout", nullptr},
+                {"unk_token", nullptr},
+                {"fuse_unk", false},
+                {"byte_fallback", false},
+                {"vocab", vocab},
+                {"merges", Json::array()}}}}
+      .dump();
+}
+
+// A random-init checkpoint of `preset` in `dir` unless one is there; adds a
+// tokenizer.json to a checkpoint that lacks one.
+void ensure_checkpoint(const fs::path& dir, const std::string& preset, const std::string& arch, int64_t vocab,
+                       bool quiet) {
+  if (fs::exists(dir / "config.json") && fs::exists(dir / "model.safetensors")) {
+    if (!fs::exists(dir / "tokenizer.json")) {
+      auto st = flywheel::write_file_atomically(dir / "tokenizer.json", byte_tokenizer_json());
+      if (!st.ok()) fail("writing " + (dir / "tokenizer.json").string(), st);
+    }
+    return;
+  }
+  auto config = ModelConfig::preset(preset, arch, vocab);
+  if (!config.ok()) fail("preset " + preset, config.status());
+  auto tokenizer = flywheel::Tokenizer::from_json(byte_tokenizer_json());
+  if (!tokenizer.ok()) fail("byte tokenizer", tokenizer.status());
+  if (!quiet) std::cerr << "bench_decode: creating " << preset << " (random init) in " << dir << "\n";
+  const double start = now_seconds();
+  auto model = Model::create_random(*config, std::move(tokenizer).value(), /*seed=*/1);
+  if (!model.ok()) fail("creating " + preset, model.status());
+  fs::create_directories(dir.parent_path());
+  auto st = model->save(dir, R"({"note": "random init by bench_decode"})");
+  if (!st.ok()) fail("saving " + dir.string(), st);
+  if (!quiet) std::cerr << "bench_decode: created in " << now_seconds() - start << " s\n";
+}
+
+// Weight bytes one decode step reads (see the top of the file): projections,
+// biases and the head in the weight dtype, norms in fp32.
+int64_t weight_bytes_per_step(const ModelConfig& c, WeightDtype dtype) {
+  const int64_t E = c.hidden_size, F = c.intermediate_size, Q = c.num_attention_heads * c.head_dim,
+                KV = c.num_key_value_heads * c.head_dim;
+  const int64_t per_layer = E * Q + 2 * E * KV + Q * E + 3 * E * F + (c.qkv_bias ? Q + 2 * KV : 0) +
+                            (c.o_bias ? E : 0);
+  const int64_t norms = (2 * c.num_hidden_layers + 1) * E;
+  const int64_t w = dtype == WeightDtype::kBFloat16 ? 2 : 4;
+  return (c.num_hidden_layers * per_layer + c.vocab_size * E) * w + norms * 4;
+}
+
+struct Figures {
+  double prefill_s = 0, decode_s = 0;
+};
+
+size_t argmax(const std::vector<float>& v) { return std::max_element(v.begin(), v.end()) - v.begin(); }
+
+// Best of `repeats` timed runs after a warm-up: prefill of B prompts, then
+// `steps` greedy steps of B sequences together.
+Figures measure(Model& model, int batch, int prompt_len, int steps, int repeats) {
+  std::mt19937 rng(0);
+  std::uniform_int_distribution<TokenId> token(0, static_cast<TokenId>(model.config().vocab_size - 1));
+  std::vector<std::vector<TokenId>> prompts(batch, std::vector<TokenId>(prompt_len));
+  for (auto& p : prompts)
+    for (TokenId& t : p) t = token(rng);
+  Figures best{1e30, 1e30};
+  for (int run = 0; run <= repeats; ++run) {
+    std::vector<std::unique_ptr<KvCache>> caches;
+    std::vector<ForwardItem> items(batch);
+    for (int b = 0; b < batch; ++b) {
+      caches.push_back(model.new_cache(prompt_len + steps));
+      items[b].cache = caches.back().get();
+      items[b].tokens = prompts[b];
+    }
+    const double t0 = now_seconds();
+    auto logits = model.forward(items);
+    if (!logits.ok()) fail("prefill", logits.status());
+    const double t1 = now_seconds();
+    std::vector<TokenId> next(batch);
+    for (int s = 0; s < steps; ++s) {
+      for (int b = 0; b < batch; ++b) {
+        next[b] = static_cast<TokenId>(argmax((*logits)[b]));
+        items[b].tokens = std::span<const TokenId>(&next[b], 1);
+      }
+      logits = model.forward(items);
+      if (!logits.ok()) fail("decode", logits.status());
+    }
+    const double t2 = now_seconds();
+    if (run > 0) best = {std::min(best.prefill_s, t1 - t0), std::min(best.decode_s, t2 - t1)};
+  }
+  return best;
+}
+
+std::string shell_quote(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+// bench/decode_reference.py's JSON report, or null with a reason on stderr.
+Json run_pytorch(const Options& o, const fs::path& dir, const std::string& dtypes) {
+  const fs::path script = fs::path(FLYWHEEL_SOURCE_DIR) / "bench" / "decode_reference.py";
+  const std::string command = "OPENBLAS_NUM_THREADS=" + std::to_string(o.threads) + " OMP_NUM_THREADS=" +
+                              std::to_string(o.threads) + " /usr/bin/python3 " + shell_quote(script.string()) +
+                              " --model " + shell_quote(dir.string()) + " --threads " + std::to_string(o.threads) +
+                              " --prompt-len " + std::to_string(o.prompt_len) + " --decode-tokens " +
+                              std::to_string(o.decode_tokens) + " --repeats " + std::to_string(o.repeats) +
+                              " --batch-sizes 1,8 --dtypes " + dtypes + (o.json ? " 2>/dev/null" : "");
+  // The script's progress lines go to stderr (ours, in text mode); its JSON report comes on stdout.
+  FILE* pipe = popen(command.c_str(), "r");
+  if (pipe == nullptr) return nullptr;
+  std::string out;
+  char buf[4096];
+  size_t got;
+  while ((got = fread(buf, 1, sizeof buf, pipe)) > 0) out.append(buf, got);
+  const int rc = pclose(pipe);
+  if (rc != 0) {
+    std::cerr << "bench_decode: the PyTorch reference failed (exit " << rc << "): " << command << "\n";
+    return nullptr;
+  }
+  try {
+    return Json::parse(out);
+  } catch (const std::exception& e) {
+    std::cerr << "bench_decode: unreadable PyTorch report: " << e.what() << "\n";
+    return nullptr;
+  }
+}
+
+// PyTorch's figure (tokens/s) for a mode and batch, or nullopt.
+std::optional<double> torch_figure(const Json& report, const std::string& mode, int batch, const char* key) {
+  if (!report.is_object() || !report.contains("results")) return std::nullopt;
+  for (const auto& r : report["results"])
+    if (r.value("dtype", "") == mode && r.value("batch", 0) == batch && r[key].is_number()) return r[key].get<double>();
+  return std::nullopt;
+}
+
+struct Row {
+  std::string model, dtype, figure;
+  int batch;
+  double flywheel;
+  std::optional<double> torch_bf16, torch_fp32compute, torch_fp32, limit;
+  std::optional<double> reference() const {
+    if (torch_fp32) return torch_fp32;
+    if (torch_bf16 && torch_fp32compute) return std::max(*torch_bf16, *torch_fp32compute);
+    return torch_bf16 ? torch_bf16 : torch_fp32compute;
+  }
+};
+
+std::string fmt(std::optional<double> v, const char* spec = "%.1f") {
+  if (!v) return "-";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, spec, *v);
+  return buf;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const Options o = parse_args(argc, argv);
+  const std::string load_start = load_average();
+  set_blas_threads(o.threads);
+  const bool quiet = o.json;
+  auto say = [&](const std::string& s) {
+    if (!quiet) std::cerr << s << "\n";
+  };
+
+  say("bench_decode: measuring read bandwidth (1 GiB, " + std::to_string(o.threads) + " threads)");
+  const double bandwidth = read_bandwidth(o.threads, size_t{1} << 30, 5);
+  const double bandwidth_1 = o.threads == 1 ? bandwidth : read_bandwidth(1, size_t{1} << 30, 3);
+
+  struct Spec {
+    std::string name;
+    fs::path dir;
+  };
+  std::vector<Spec> specs;
+  if (o.model_dir) {
+    specs.push_back({"checkpoint " + o.model_dir->filename().string(), *o.model_dir});
+    ensure_checkpoint(*o.model_dir, "small", "llama", 8192, quiet);
+  } else {
+    specs.push_back({"small", o.work_dir / "small-llama-random"});
+    fs::remove_all(specs.back().dir);  // fresh each run: cheap, and never stale
+    ensure_checkpoint(specs.back().dir, "small", "llama", 8192, quiet);
+  }
+  if (!o.quick) {
+    specs.push_back({"qwen2.5-coder-0.5b", *o.qwen_dir});
+    ensure_checkpoint(*o.qwen_dir, "qwen2.5-coder-0.5b", "qwen2", 151936, quiet);
+  }
+
+  std::vector<Row> rows;
+  Json models = Json::array();
+  for (const Spec& spec : specs) {
+    Json torch_report = nullptr;
+    if (o.torch) {
+      say("bench_decode: PyTorch eager on " + spec.name + " ...");
+      torch_report = run_pytorch(o, spec.dir, "fp32,bf16,bf16-fp32compute");
+    }
+    Json model_json = {{"name", spec.name}, {"dir", fs::absolute(spec.dir).string()}};
+    for (WeightDtype dtype : {WeightDtype::kFloat32, WeightDtype::kBFloat16}) {
+      const bool bf16 = dtype == WeightDtype::kBFloat16;
+      const std::string dname = bf16 ? "bf16" : "fp32";
+      say("bench_decode: flywheel on " + spec.name + " " + dname + " ...");
+      flywheel::LoadOptions lo;
+      lo.dtype = dtype;
+      lo.threads = o.threads;
+      auto model = Model::load(spec.dir, lo);
+      if (!model.ok()) fail("loading " + spec.dir.string(), model.status());
+      set_blas_threads(o.threads);
+      const ModelConfig& c = model->config();
+      const int64_t bytes = weight_bytes_per_step(c, dtype);
+      model_json["parameters"] = c.parameter_count();
+      model_json["weight_bytes_per_step_" + dname] = bytes;
+      for (int batch : {1, 8}) {
+        const Figures f = measure(*model, batch, o.prompt_len, o.decode_tokens, o.repeats);
+        auto torch_at = [&](const std::string& mode, const char* key) {
+          return torch_figure(torch_report, mode, batch, key);
+        };
+        if (batch == 1) {
+          Row r{spec.name, dname, "prefill", 1, o.prompt_len / f.prefill_s, {}, {}, {}, {}};
+          if (bf16) {
+            r.torch_bf16 = torch_at("bf16", "prefill_tokens_per_s");
+            r.torch_fp32compute = torch_at("bf16-fp32compute", "prefill_tokens_per_s");
+          } else {
+            r.torch_fp32 = torch_at("fp32", "prefill_tokens_per_s");
+          }
+          rows.push_back(r);
+        }
+        Row r{spec.name, dname, "decode", batch, batch * o.decode_tokens / f.decode_s, {}, {}, {},
+              batch * bandwidth / static_cast<double>(bytes)};
+        if (bf16) {
+          r.torch_bf16 = torch_at("bf16", "decode_tokens_per_s");
+          r.torch_fp32compute = torch_at("bf16-fp32compute", "decode_tokens_per_s");
+        } else {
+          r.torch_fp32 = torch_at("fp32", "decode_tokens_per_s");
+        }
+        rows.push_back(r);
+      }
+    }
+    if (torch_report.is_object()) model_json["pytorch"] = torch_report;
+    models.push_back(model_json);
+  }
+  const std::string load_end = load_average();
+
+  if (o.json) {
+    Json out = {{"bench", "decode"},
+                {"cpu", cpu_model()},
+                {"threads", o.threads},
+                {"load_average_start", load_start},
+                {"load_average_end", load_end},
+                {"read_bandwidth_GBps", bandwidth / 1e9},
+                {"read_bandwidth_1thread_GBps", bandwidth_1 / 1e9},
+                {"prompt_len", o.prompt_len},
+                {"decode_tokens", o.decode_tokens},
+                {"repeats", o.repeats}};
+    Json jrows = Json::array();
+    for (const Row& r : rows) {
+      Json j = {{"model", r.model}, {"dtype", r.dtype}, {"figure", r.figure}, {"batch", r.batch},
+                {"flywheel_tokens_per_s", r.flywheel}};
+      auto put = [&](const char* key, std::optional<double> v) { j[key] = v ? Json(*v) : Json(nullptr); };
+      put("pytorch_fp32_tokens_per_s", r.torch_fp32);
+      put("pytorch_bf16_tokens_per_s", r.torch_bf16);
+      put("pytorch_bf16_fp32compute_tokens_per_s", r.torch_fp32compute);
+      const auto ref = r.reference();
+      put("ratio_vs_pytorch", ref ? std::optional<double>(r.flywheel / *ref) : std::nullopt);
+      put("bandwidth_limit_tokens_per_s", r.limit);
+      put("fraction_of_limit", r.limit ? std::optional<double>(r.flywheel / *r.limit) : std::nullopt);
+      jrows.push_back(j);
+    }
+    out["rows"] = jrows;
+    out["models"] = models;
+    std::cout << out.dump(2) << "\n";
+    return 0;
+  }
+
+  std::printf("bench_decode on %s, %d threads; load average %s at start, %s at end\n", cpu_model().c_str(), o.threads,
+              load_start.c_str(), load_end.c_str());
+  std::printf("read bandwidth: %.1f GB/s with %d threads (%.1f GB/s with 1), 1 GiB buffer\n", bandwidth / 1e9,
+              o.threads, bandwidth_1 / 1e9);
+  std::printf("prompt %d tokens, decode %d steps, best of %d runs; tokens/s (PyTorch bf16 column: bf16 compute / "
+              "bf16 weights with fp32 compute)\n\n",
+              o.prompt_len, o.decode_tokens, o.repeats);
+  std::printf("%-20s %-5s %-10s %10s %17s %7s %10s %8s\n", "model", "dtype", "figure", "flywheel", "pytorch", "ratio",
+              "bw limit", "of limit");
+  for (const Row& r : rows) {
+    std::string torch;
+    if (r.torch_fp32) torch = fmt(r.torch_fp32);
+    else if (r.torch_bf16 || r.torch_fp32compute) torch = fmt(r.torch_bf16) + " / " + fmt(r.torch_fp32compute);
+    else torch = "-";
+    const auto ref = r.reference();
+    const std::string figure = r.figure + " b" + std::to_string(r.batch);
+    std::printf("%-20s %-5s %-10s %10.1f %17s %7s %10s %8s\n", r.model.c_str(), r.dtype.c_str(), figure.c_str(),
+                r.flywheel, torch.c_str(), ref ? fmt(r.flywheel / *ref, "%.2fx").c_str() : "-", fmt(r.limit).c_str(),
+                r.limit ? fmt(100 * r.flywheel / *r.limit, "%.0f%%").c_str() : "-");
+  }
+  return 0;
+}
