@@ -56,18 +56,43 @@ Status load_weights(const std::filesystem::path& dir, CausalLmImpl& module) {
   return Status::OK();
 }
 
-Status save_checkpoint(const std::filesystem::path& dir, const ModelConfig& config, const Tokenizer& tokenizer,
-                       CausalLmImpl& module, const std::string& lineage_json) {
+Status save_tensors(const std::filesystem::path& path,
+                    const std::vector<std::pair<std::string, torch::Tensor>>& named) {
   std::vector<torch::Tensor> keep_alive;
   std::vector<TensorToWrite> tensors;
-  bool any_bf16 = false;
-  for (auto& param : module.named_parameters()) {
-    torch::Tensor t = param.value().detach().contiguous();
+  for (const auto& [name, tensor] : named) {
+    torch::Tensor t = tensor.detach().contiguous();
     FW_ASSIGN_OR_RETURN(DType dtype, safetensors_dtype(t.scalar_type()));
-    any_bf16 |= dtype == DType::kBF16;
-    tensors.push_back({param.key(), dtype, t.sizes().vec(),
+    tensors.push_back({name, dtype, t.sizes().vec(),
                        std::span<const std::byte>(static_cast<const std::byte*>(t.data_ptr()), t.nbytes())});
     keep_alive.push_back(std::move(t));
+  }
+  return write_safetensors(path, tensors);
+}
+
+Result<std::map<std::string, torch::Tensor>> load_tensors(const std::filesystem::path& path) {
+  FW_ASSIGN_OR_RETURN(SafetensorsFile file, SafetensorsFile::open(path));
+  std::map<std::string, torch::Tensor> out;
+  for (const auto& [name, view] : file.tensors()) {
+    auto dtype = torch_dtype(view.dtype);
+    if (!dtype)
+      return Status::corruption(path.string() + ": tensor '" + name + "' has unsupported dtype " +
+                                std::string(dtype_name(view.dtype)));
+    out[name] = torch::from_blob(const_cast<std::byte*>(view.data.data()), view.shape,
+                                 torch::TensorOptions().dtype(*dtype))
+                    .clone();
+  }
+  return out;
+}
+
+Status save_checkpoint(const std::filesystem::path& dir, const ModelConfig& config, const Tokenizer& tokenizer,
+                       CausalLmImpl& module, const std::string& lineage_json,
+                       const std::function<Status(const std::filesystem::path& temp_dir)>& extra) {
+  std::vector<std::pair<std::string, torch::Tensor>> tensors;
+  bool any_bf16 = false;
+  for (auto& param : module.named_parameters()) {
+    any_bf16 |= param.value().scalar_type() == torch::kBFloat16;
+    tensors.emplace_back(param.key(), param.value());
   }
   ModelConfig written = config;
   written.torch_dtype = any_bf16 ? "bfloat16" : "float32";
@@ -76,7 +101,8 @@ Status save_checkpoint(const std::filesystem::path& dir, const ModelConfig& conf
     FW_RETURN_IF_ERROR(write_file_atomically(tmp / "generation_config.json", written.generation_config_json()));
     FW_RETURN_IF_ERROR(write_file_atomically(tmp / "tokenizer.json", tokenizer.to_json()));
     FW_RETURN_IF_ERROR(write_file_atomically(tmp / "flywheel.json", lineage_json));
-    return write_safetensors(tmp / "model.safetensors", tensors);
+    FW_RETURN_IF_ERROR(save_tensors(tmp / "model.safetensors", tensors));
+    return extra ? extra(tmp) : Status::OK();
   });
 }
 

@@ -108,9 +108,10 @@ Result<Model> Model::create_random(const ModelConfig& config, Tokenizer tokenize
   return Model(std::move(state));
 }
 
-Status Model::save(const std::filesystem::path& dir, const std::string& lineage_json) const {
+Status Model::save(const std::filesystem::path& dir, const std::string& lineage_json,
+                   const std::function<Status(const std::filesystem::path& temp_dir)>& extra) const {
   return model::save_checkpoint(dir, state_->config, state_->tokenizer, *state_->module,
-                                lineage_json.empty() ? "{}\n" : lineage_json);
+                                lineage_json.empty() ? "{}\n" : lineage_json, extra);
 }
 
 std::unique_ptr<KvCache> Model::new_cache(int64_t capacity) const {

@@ -66,8 +66,10 @@ class Model {
   // Fresh weights (normal, std 0.02; norms 1) for a config and tokenizer.
   static Result<Model> create_random(const ModelConfig& config, Tokenizer tokenizer, uint64_t seed);
   // Writes the checkpoint layout atomically (a temp dir renamed into place).
-  // `lineage` is the JSON object stored as flywheel.json ("{}" if empty).
-  Status save(const std::filesystem::path& dir, const std::string& lineage_json = "") const;
+  // `lineage` is the JSON object stored as flywheel.json ("{}" if empty);
+  // `extra` may write more files into the temporary directory (trainer state).
+  Status save(const std::filesystem::path& dir, const std::string& lineage_json = "",
+              const std::function<Status(const std::filesystem::path& temp_dir)>& extra = {}) const;
 
   const ModelConfig& config() const;
   const Tokenizer& tokenizer() const;

@@ -74,14 +74,17 @@ torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const to
 
 namespace {
 
-// x [..., K] (fp32) · w [N, K]ᵀ (bf16) + bias with the small-M kernel
-// (model/bf16_gemm.h) when that is the fast way: decode-sized inputs (at most
-// kSmallGemmMaxM rows) with no autograd, on CPU. It streams the bf16 weight
-// once instead of converting it to an fp32 copy first (three times the memory
-// traffic, and an allocation the size of the weight, on every call).
+// x [..., K] (fp32) · w [N, K]ᵀ (bf16 or fp32) + bias with the small-M
+// kernels (model/bf16_gemm.h) for decode-sized inputs (at most kSmallGemmMaxM
+// rows) with no autograd, on CPU. They stream the weight once: a bf16 weight
+// is not first converted to an fp32 copy (three times the memory traffic and
+// an allocation the size of the weight on every call), and an fp32 weight
+// skips the BLAS GEMM, which at M = 1 reads it at a third of the bandwidth
+// (bench/decode measures both).
 std::optional<torch::Tensor> small_m_linear(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& bias) {
-  if (w.scalar_type() != torch::kBFloat16 || x.scalar_type() != torch::kFloat32 || w.dim() != 2 || x.dim() < 1 ||
-      !x.device().is_cpu() || !w.device().is_cpu() || !w.is_contiguous())
+  const bool bf16 = w.scalar_type() == torch::kBFloat16;
+  if ((!bf16 && w.scalar_type() != torch::kFloat32) || x.scalar_type() != torch::kFloat32 || w.dim() != 2 ||
+      x.dim() < 1 || !x.device().is_cpu() || !w.device().is_cpu() || !w.is_contiguous())
     return std::nullopt;
   if (torch::GradMode::is_enabled() && (x.requires_grad() || w.requires_grad())) return std::nullopt;
   const int64_t N = w.size(0), K = w.size(1);
@@ -96,7 +99,10 @@ std::optional<torch::Tensor> small_m_linear(const torch::Tensor& x, const torch:
   args.x = x2.data_ptr<float>(), args.ldx = K;
   args.bias = b.defined() ? b.data_ptr<float>() : nullptr;
   args.y = y.data_ptr<float>(), args.ldy = N;
-  bf16_gemm(args, reinterpret_cast<const uint16_t*>(w.data_ptr<at::BFloat16>()), K);
+  if (bf16)
+    bf16_gemm(args, reinterpret_cast<const uint16_t*>(w.data_ptr<at::BFloat16>()), K);
+  else
+    f32_gemm(args, w.data_ptr<float>(), K);
   auto shape = x.sizes().vec();
   shape.back() = N;
   return y.view(shape);

@@ -54,7 +54,8 @@ torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const to
                         std::optional<int64_t> sliding_window);
 
 // Projections compute in the activation dtype even when weights are stored
-// in bf16 (kept that way to halve memory).
+// in bf16 (kept that way to halve memory). Decode-sized fp32 inputs (at most
+// 16 rows, no autograd) go through the streaming kernels of model/bf16_gemm.h.
 torch::Tensor linear(const torch::nn::Linear& layer, const torch::Tensor& x);
 
 struct AttentionImpl : torch::nn::Module {
