@@ -121,7 +121,7 @@ Result<std::unique_ptr<BpeModel>> BpeModel::from_json(const nlohmann::json& json
                                 "' uses a token missing from the vocab");
     model->merges_.insert_or_assign(pair_key(a->second, b->second),
                                     MergeTarget{static_cast<int32_t>(i), merged->second});
-    model->merges_in_order_.emplace_back(a->second, b->second);
+    model->merges_in_order_.emplace_back(std::move(pair.first), std::move(pair.second));
   }
 
   if (json.contains("unk_token") && json["unk_token"].is_string()) {

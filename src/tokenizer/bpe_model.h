@@ -42,7 +42,7 @@ class BpeModel {
   }
   template <typename Fn>
   void for_each_merge(Fn&& fn) const {
-    for (const auto& [a, b] : merges_in_order_) fn(id_to_token_[a], id_to_token_[b]);
+    for (const auto& [a, b] : merges_in_order_) fn(a, b);
   }
 
   // Appends the ids of one pre-tokenized piece. With `byte_level` each byte of
@@ -76,7 +76,9 @@ class BpeModel {
   std::vector<std::string> id_to_token_;
   std::vector<bool> has_token_;
   std::unordered_map<uint64_t, MergeTarget> merges_;
-  std::vector<std::pair<TokenId, TokenId>> merges_in_order_;
+  // As written in the file: with tokens that share an id, the id alone would
+  // not say which token a merge named.
+  std::vector<std::pair<std::string, std::string>> merges_in_order_;
   std::array<TokenId, 256> byte_level_ids_{};  // -1 where the vocab lacks the byte's symbol
   std::array<TokenId, 256> byte_fallback_ids_{};
   std::optional<TokenId> unk_id_;

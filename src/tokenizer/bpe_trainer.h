@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "core/status.h"
+#include "tokenizer/corpus_filter.h"  // looks_like_text
 #include "tokenizer/tokenizer.h"
 
 namespace flywheel {
@@ -29,11 +30,6 @@ namespace flywheel::tokenizer {
 // Qwen2's pre-tokenization pattern (also Qwen2.5/3), as tokenizer.json stores it.
 inline constexpr std::string_view kQwen2SplitPattern =
     R"re((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)re";
-
-// True when `bytes` looks like text: no NUL byte and at most 1% of it in
-// invalid UTF-8 sequences. An incomplete sequence at the very end is not
-// counted (callers sniff a prefix of a file).
-bool looks_like_text(std::string_view bytes);
 
 // A unique pre-tokenized piece (raw bytes) and how often it occurs.
 struct WordCount {

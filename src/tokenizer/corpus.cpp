@@ -12,6 +12,7 @@
 #include <unordered_set>
 
 #include "tokenizer/bpe_trainer.h"
+#include "tokenizer/corpus_filter.h"
 #include "tokenizer/tokenizer.h"
 
 namespace flywheel {
@@ -69,11 +70,7 @@ bool looks_like_text(std::string_view bytes) {
 
 }  // namespace tokenizer
 
-namespace {
-
-// Folders of other people's code, version control or build output: not the
-// project's own source, and often huge.
-bool is_skipped_directory(const std::string& name) {
+bool is_skipped_corpus_directory(std::string_view name) {
   static const std::array<std::string_view, 12> kNames = {
       "node_modules",  "third_party", "third-party", "vendor",           "build", "__pycache__", "site-packages",
       "dist-packages", "CMakeFiles",  "target",      "bower_components", "Pods"};
@@ -81,13 +78,16 @@ bool is_skipped_directory(const std::string& name) {
   return std::find(kNames.begin(), kNames.end(), name) != kNames.end();
 }
 
+namespace {
+
 std::string lower(std::string s) {
   for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return s;
 }
 
-// Extensions of files that are never source text (checked before any read).
-bool has_binary_extension(const fs::path& path) {
+}  // namespace
+
+bool has_binary_file_extension(const fs::path& path) {
   static const std::array<std::string_view, 48> kExtensions = {
       ".pyc",   ".pyo",  ".so",  ".a",   ".o",     ".obj",  ".dll", ".dylib", ".exe",         ".bin", ".dat", ".png",
       ".jpg",   ".jpeg", ".gif", ".bmp", ".ico",   ".webp", ".pdf", ".zip",   ".gz",          ".bz2", ".xz",  ".zst",
@@ -99,6 +99,8 @@ bool has_binary_extension(const fs::path& path) {
   const std::string name = lower(path.filename().string());
   return name.ends_with(".min.js") || name.ends_with(".min.css");
 }
+
+namespace {
 
 // Reads up to `limit` bytes from the start of a file; false when it cannot be read.
 bool read_prefix(const fs::path& path, size_t limit, std::string& out) {
@@ -124,7 +126,7 @@ bool read_prefix(const fs::path& path, size_t limit, std::string& out) {
 // A regular file worth training on: not binary by name, not empty, not above
 // the size limit, and its first 8 KB look like text.
 bool is_corpus_file(const fs::path& path, const BpeTrainerOptions& options, std::string& buffer) {
-  if (has_binary_extension(path)) return false;
+  if (has_binary_file_extension(path)) return false;
   std::error_code ec;
   const uintmax_t size = fs::file_size(path, ec);
   if (ec || size == 0) return false;
@@ -159,7 +161,7 @@ Result<std::vector<fs::path>> list_corpus_files(const std::vector<fs::path>& inp
       const fs::directory_entry& entry = *it;
       std::error_code type_ec;
       if (entry.is_directory(type_ec)) {
-        if (is_skipped_directory(entry.path().filename().string())) it.disable_recursion_pending();
+        if (is_skipped_corpus_directory(entry.path().filename().string())) it.disable_recursion_pending();
         continue;
       }
       if (!entry.is_regular_file(type_ec)) continue;
