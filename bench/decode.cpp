@@ -10,7 +10,9 @@
 // with fp32 and with bf16 weights.
 //
 // Figures (each the best of --repeats timed runs after one warm-up, the same
-// protocol as bench/decode_reference.py, which measures PyTorch):
+// protocol as bench/decode_reference.py, which measures PyTorch; by default 2
+// runs of 32 steps for the small model, 1 run of 16 steps for the 0.5B shape,
+// whose PyTorch reference alone then takes ~10 minutes on 2 cores):
 //   prefill  batch 1, --prompt-len tokens in one forward; tokens/s
 //   decode   batch 1 and 8: after a prompt of --prompt-len tokens per
 //            sequence, --decode-tokens greedy steps, each one Model::forward
@@ -19,7 +21,7 @@
 // norms, and the output head; the embedding only one row per token), so
 // tokens/s <= B * read bandwidth / weight bytes per step. The read bandwidth is
 // measured here: --threads threads streaming over a 1 GiB buffer (several
-// times the last-level cache), best of 5 passes. A model that fits in cache
+// times the last-level cache), best of 8 passes. A model that fits in cache
 // (the small one) can beat this limit.
 // PyTorch: bench/decode_reference.py in a subprocess with the same thread
 // count, modes fp32, bf16 (weights and activations bf16, as with
@@ -28,7 +30,7 @@
 //
 // usage: bench_decode [--json] [--threads N] [--quick] [--model-dir DIR]
 //                     [--qwen-dir DIR] [--work-dir DIR] [--prompt-len N]
-//                     [--decode-tokens N] [--repeats N] [--no-torch]
+//                     [--decode-tokens N] [--repeats N] [--batch-sizes 1,8] [--no-torch]
 #include <dlfcn.h>
 #include <immintrin.h>
 #include <unistd.h>
@@ -71,14 +73,15 @@ struct Options {
   fs::path work_dir = fs::temp_directory_path() / "flywheel_bench_decode";
   std::optional<fs::path> qwen_dir;
   int prompt_len = 128;
-  int decode_tokens = 32;
-  int repeats = 2;
+  int decode_tokens = 0;  // 0: 32 for the small model, 16 for the 0.5B shape
+  int repeats = 0;        // 0: 2 for the small model, 1 for the 0.5B shape
   bool torch = true;
+  std::vector<int> batches = {1, 8};
 };
 
 const char* kUsage =
     "usage: bench_decode [--json] [--threads N] [--quick] [--model-dir DIR] [--qwen-dir DIR] [--work-dir DIR]\n"
-    "                    [--prompt-len N] [--decode-tokens N] [--repeats N] [--no-torch]\n";
+    "                    [--prompt-len N] [--decode-tokens N] [--repeats N] [--batch-sizes 1,8] [--no-torch]\n";
 
 [[noreturn]] void usage_error(const std::string& message) {
   std::cerr << "bench_decode: " << message << "\n" << kUsage;
@@ -104,6 +107,12 @@ Options parse_args(int argc, char** argv) {
       else if (a == "--decode-tokens") o.decode_tokens = std::max(1, std::stoi(value()));
       else if (a == "--repeats") o.repeats = std::max(1, std::stoi(value()));
       else if (a == "--no-torch") o.torch = false;
+      else if (a == "--batch-sizes") {
+        o.batches.clear();
+        std::stringstream list(value());
+        for (std::string item; std::getline(list, item, ',');) o.batches.push_back(std::max(1, std::stoi(item)));
+        if (o.batches.empty()) usage_error("--batch-sizes needs at least one size");
+      }
       else if (a == "--help" || a == "-h") {
         std::cout << kUsage;
         std::exit(0);
@@ -149,63 +158,69 @@ void set_blas_threads(int threads) {
   if (auto fn = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) fn(threads);
 }
 
+// OpenBLAS's kernel set ("SkylakeX", "Haswell", ...): OpenBLAS 0.3.21 does
+// not know CPUs newer than it and falls back to "Prescott" (SSE3) kernels,
+// a third of the speed for fp32 GEMM; OPENBLAS_CORETYPE=SkylakeX overrides.
+std::string blas_core() {
+  using CoreName = char* (*)();
+  if (auto fn = reinterpret_cast<CoreName>(dlsym(RTLD_DEFAULT, "openblas_get_corename"))) return fn();
+  return "unknown";
+}
+
 // ---------------------------------------------------------------- read bandwidth
 
+// Sums n words (n a multiple of 64) as four interleaved sequential streams:
+// one stream per core leaves the memory system idle between misses (~80% of
+// what four reach here); more than four gains nothing.
 __attribute__((target("avx2"))) uint64_t read_avx2(const uint64_t* p, size_t n) {
-  __m256i a = _mm256_setzero_si256(), b = a, c = a, d = a;
-  size_t i = 0;
-  for (; i + 16 <= n; i += 16) {
-    a = _mm256_add_epi64(a, _mm256_load_si256(reinterpret_cast<const __m256i*>(p + i)));
-    b = _mm256_add_epi64(b, _mm256_load_si256(reinterpret_cast<const __m256i*>(p + i + 4)));
-    c = _mm256_add_epi64(c, _mm256_load_si256(reinterpret_cast<const __m256i*>(p + i + 8)));
-    d = _mm256_add_epi64(d, _mm256_load_si256(reinterpret_cast<const __m256i*>(p + i + 12)));
+  const size_t part = n / 4;
+  __m256i acc[4][2];
+  for (auto& a : acc) a[0] = a[1] = _mm256_setzero_si256();
+  for (size_t i = 0; i < part; i += 8)
+    for (int s = 0; s < 4; ++s) {
+      const auto* q = reinterpret_cast<const __m256i*>(p + s * part + i);
+      acc[s][0] = _mm256_add_epi64(acc[s][0], _mm256_load_si256(q));
+      acc[s][1] = _mm256_add_epi64(acc[s][1], _mm256_load_si256(q + 1));
+    }
+  uint64_t lanes[4], sum = 0;
+  for (auto& a : acc) {
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(lanes), _mm256_add_epi64(a[0], a[1]));
+    sum += lanes[0] + lanes[1] + lanes[2] + lanes[3];
   }
-  a = _mm256_add_epi64(_mm256_add_epi64(a, b), _mm256_add_epi64(c, d));
-  uint64_t lanes[4];
-  _mm256_storeu_si256(reinterpret_cast<__m256i*>(lanes), a);
-  uint64_t sum = lanes[0] + lanes[1] + lanes[2] + lanes[3];
-  for (; i < n; ++i) sum += p[i];
   return sum;
 }
 
 uint64_t read_scalar(const uint64_t* p, size_t n) {
-  uint64_t s0 = 0, s1 = 0;
-  size_t i = 0;
-  for (; i + 2 <= n; i += 2) s0 += p[i], s1 += p[i + 1];
-  return s0 + s1 + (i < n ? p[i] : 0);
+  const size_t part = n / 4;
+  uint64_t s[4] = {};
+  for (size_t i = 0; i < part; ++i)
+    for (int j = 0; j < 4; ++j) s[j] += p[j * part + i];
+  return s[0] + s[1] + s[2] + s[3];
 }
 
 // Bytes per second of `threads` threads each summing its share of a buffer
 // of `bytes` (every page touched first); best of `passes`.
 double read_bandwidth(int threads, size_t bytes, int passes) {
-  const size_t n = bytes / sizeof(uint64_t);
-  auto* buf = static_cast<uint64_t*>(std::aligned_alloc(64, n * sizeof(uint64_t)));
-  if (buf == nullptr) return 0;
+  const size_t words = bytes / sizeof(uint64_t), share = words / threads / 64 * 64;
+  auto* buf = static_cast<uint64_t*>(std::aligned_alloc(64, words * sizeof(uint64_t)));
+  if (buf == nullptr || share == 0) return 0;
   const bool avx2 = __builtin_cpu_supports("avx2");
-  auto run = [&](auto&& body) {
-    std::vector<std::thread> pool;
-    for (int t = 0; t < threads; ++t) {
-      const size_t begin = (n * t / threads) & ~size_t{15}, end = t + 1 == threads ? n : (n * (t + 1) / threads) & ~size_t{15};
-      pool.emplace_back(body, begin, end);
-    }
-    for (auto& th : pool) th.join();
-  };
-  run([&](size_t b, size_t e) {
-    for (size_t i = b; i < e; ++i) buf[i] = i;
-  });
   std::vector<uint64_t> sums(threads);
   double best = 0;
-  for (int pass = 0; pass < passes; ++pass) {
+  for (int pass = -1; pass < passes; ++pass) {  // pass -1 writes the buffer (first touch by its reader)
     const double start = now_seconds();
     std::vector<std::thread> pool;
     for (int t = 0; t < threads; ++t) {
-      const size_t begin = (n * t / threads) & ~size_t{15}, end = t + 1 == threads ? n : (n * (t + 1) / threads) & ~size_t{15};
-      pool.emplace_back([&, t, begin, end] {
-        sums[t] = avx2 ? read_avx2(buf + begin, end - begin) : read_scalar(buf + begin, end - begin);
+      pool.emplace_back([&, t] {
+        uint64_t* p = buf + t * share;
+        if (pass < 0)
+          for (size_t i = 0; i < share; ++i) p[i] = i;
+        else
+          sums[t] = avx2 ? read_avx2(p, share) : read_scalar(p, share);
       });
     }
     for (auto& th : pool) th.join();
-    best = std::max(best, static_cast<double>(n * sizeof(uint64_t)) / (now_seconds() - start));
+    if (pass >= 0) best = std::max(best, static_cast<double>(share * threads * sizeof(uint64_t)) / (now_seconds() - start));
   }
   uint64_t total = 0;
   for (uint64_t s : sums) total += s;
@@ -321,6 +336,12 @@ Figures measure(Model& model, int batch, int prompt_len, int steps, int repeats)
   return best;
 }
 
+std::string batch_list(const std::vector<int>& batches) {
+  std::string out;
+  for (int b : batches) out += (out.empty() ? "" : ",") + std::to_string(b);
+  return out;
+}
+
 std::string shell_quote(const std::string& s) {
   std::string out = "'";
   for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
@@ -328,14 +349,14 @@ std::string shell_quote(const std::string& s) {
 }
 
 // bench/decode_reference.py's JSON report, or null with a reason on stderr.
-Json run_pytorch(const Options& o, const fs::path& dir, const std::string& dtypes) {
+Json run_pytorch(const Options& o, const fs::path& dir, int decode_tokens, int repeats, const std::string& dtypes) {
   const fs::path script = fs::path(FLYWHEEL_SOURCE_DIR) / "bench" / "decode_reference.py";
   const std::string command = "OPENBLAS_NUM_THREADS=" + std::to_string(o.threads) + " OMP_NUM_THREADS=" +
                               std::to_string(o.threads) + " /usr/bin/python3 " + shell_quote(script.string()) +
                               " --model " + shell_quote(dir.string()) + " --threads " + std::to_string(o.threads) +
                               " --prompt-len " + std::to_string(o.prompt_len) + " --decode-tokens " +
-                              std::to_string(o.decode_tokens) + " --repeats " + std::to_string(o.repeats) +
-                              " --batch-sizes 1,8 --dtypes " + dtypes + (o.json ? " 2>/dev/null" : "");
+                              std::to_string(decode_tokens) + " --repeats " + std::to_string(repeats) +
+                              " --batch-sizes " + batch_list(o.batches) + " --dtypes " + dtypes + (o.json ? " 2>/dev/null" : "");
   // The script's progress lines go to stderr (ours, in text mode); its JSON report comes on stdout.
   FILE* pipe = popen(command.c_str(), "r");
   if (pipe == nullptr) return nullptr;
@@ -360,7 +381,8 @@ Json run_pytorch(const Options& o, const fs::path& dir, const std::string& dtype
 std::optional<double> torch_figure(const Json& report, const std::string& mode, int batch, const char* key) {
   if (!report.is_object() || !report.contains("results")) return std::nullopt;
   for (const auto& r : report["results"])
-    if (r.value("dtype", "") == mode && r.value("batch", 0) == batch && r[key].is_number()) return r[key].get<double>();
+    if (r.value("dtype", "") == mode && r.value("batch", 0) == batch && r.contains(key) && r[key].is_number())
+      return r[key].get<double>();
   return std::nullopt;
 }
 
@@ -395,24 +417,29 @@ int main(int argc, char** argv) {
   };
 
   say("bench_decode: measuring read bandwidth (1 GiB, " + std::to_string(o.threads) + " threads)");
-  const double bandwidth = read_bandwidth(o.threads, size_t{1} << 30, 5);
+  const double bandwidth = read_bandwidth(o.threads, size_t{1} << 30, 8);
   const double bandwidth_1 = o.threads == 1 ? bandwidth : read_bandwidth(1, size_t{1} << 30, 3);
 
   struct Spec {
     std::string name;
     fs::path dir;
+    int decode_tokens, repeats;
   };
+  auto or_default = [](int flag, int fallback) { return flag > 0 ? flag : fallback; };
+  const int small_steps = or_default(o.decode_tokens, 32), small_repeats = or_default(o.repeats, 2);
   std::vector<Spec> specs;
   if (o.model_dir) {
-    specs.push_back({"checkpoint " + o.model_dir->filename().string(), *o.model_dir});
-    ensure_checkpoint(*o.model_dir, "small", "llama", 8192, quiet);
+    if (!fs::exists(*o.model_dir / "config.json"))
+      fail("--model-dir", flywheel::Status::not_found(o.model_dir->string() + " has no config.json"));
+    specs.push_back({o.model_dir->filename().string(), *o.model_dir, small_steps, small_repeats});
+    ensure_checkpoint(*o.model_dir, "small", "llama", 8192, quiet);  // adds a tokenizer.json if it lacks one
   } else {
-    specs.push_back({"small", o.work_dir / "small-llama-random"});
+    specs.push_back({"small", o.work_dir / "small-llama-random", small_steps, small_repeats});
     fs::remove_all(specs.back().dir);  // fresh each run: cheap, and never stale
     ensure_checkpoint(specs.back().dir, "small", "llama", 8192, quiet);
   }
   if (!o.quick) {
-    specs.push_back({"qwen2.5-coder-0.5b", *o.qwen_dir});
+    specs.push_back({"qwen2.5-coder-0.5b", *o.qwen_dir, or_default(o.decode_tokens, 16), or_default(o.repeats, 1)});
     ensure_checkpoint(*o.qwen_dir, "qwen2.5-coder-0.5b", "qwen2", 151936, quiet);
   }
 
@@ -422,9 +449,12 @@ int main(int argc, char** argv) {
     Json torch_report = nullptr;
     if (o.torch) {
       say("bench_decode: PyTorch eager on " + spec.name + " ...");
-      torch_report = run_pytorch(o, spec.dir, "fp32,bf16,bf16-fp32compute");
+      torch_report = run_pytorch(o, spec.dir, spec.decode_tokens, spec.repeats, "fp32,bf16,bf16-fp32compute");
     }
-    Json model_json = {{"name", spec.name}, {"dir", fs::absolute(spec.dir).string()}};
+    Json model_json = {{"name", spec.name},
+                       {"dir", fs::absolute(spec.dir).string()},
+                       {"decode_tokens", spec.decode_tokens},
+                       {"repeats", spec.repeats}};
     for (WeightDtype dtype : {WeightDtype::kFloat32, WeightDtype::kBFloat16}) {
       const bool bf16 = dtype == WeightDtype::kBFloat16;
       const std::string dname = bf16 ? "bf16" : "fp32";
@@ -439,13 +469,13 @@ int main(int argc, char** argv) {
       const int64_t bytes = weight_bytes_per_step(c, dtype);
       model_json["parameters"] = c.parameter_count();
       model_json["weight_bytes_per_step_" + dname] = bytes;
-      for (int batch : {1, 8}) {
-        const Figures f = measure(*model, batch, o.prompt_len, o.decode_tokens, o.repeats);
+      for (int batch : o.batches) {
+        const Figures f = measure(*model, batch, o.prompt_len, spec.decode_tokens, spec.repeats);
         auto torch_at = [&](const std::string& mode, const char* key) {
           return torch_figure(torch_report, mode, batch, key);
         };
-        if (batch == 1) {
-          Row r{spec.name, dname, "prefill", 1, o.prompt_len / f.prefill_s, {}, {}, {}, {}};
+        if (batch == o.batches.front()) {  // the prefill figure: B prompts in one forward (B = 1 by default)
+          Row r{spec.name, dname, "prefill", batch, batch * o.prompt_len / f.prefill_s, {}, {}, {}, {}};
           if (bf16) {
             r.torch_bf16 = torch_at("bf16", "prefill_tokens_per_s");
             r.torch_fp32compute = torch_at("bf16-fp32compute", "prefill_tokens_per_s");
@@ -454,7 +484,7 @@ int main(int argc, char** argv) {
           }
           rows.push_back(r);
         }
-        Row r{spec.name, dname, "decode", batch, batch * o.decode_tokens / f.decode_s, {}, {}, {},
+        Row r{spec.name, dname, "decode", batch, batch * spec.decode_tokens / f.decode_s, {}, {}, {},
               batch * bandwidth / static_cast<double>(bytes)};
         if (bf16) {
           r.torch_bf16 = torch_at("bf16", "decode_tokens_per_s");
@@ -478,9 +508,8 @@ int main(int argc, char** argv) {
                 {"load_average_end", load_end},
                 {"read_bandwidth_GBps", bandwidth / 1e9},
                 {"read_bandwidth_1thread_GBps", bandwidth_1 / 1e9},
-                {"prompt_len", o.prompt_len},
-                {"decode_tokens", o.decode_tokens},
-                {"repeats", o.repeats}};
+                {"blas_core", blas_core()},
+                {"prompt_len", o.prompt_len}};
     Json jrows = Json::array();
     for (const Row& r : rows) {
       Json j = {{"model", r.model}, {"dtype", r.dtype}, {"figure", r.figure}, {"batch", r.batch},
@@ -505,9 +534,13 @@ int main(int argc, char** argv) {
               load_start.c_str(), load_end.c_str());
   std::printf("read bandwidth: %.1f GB/s with %d threads (%.1f GB/s with 1), 1 GiB buffer\n", bandwidth / 1e9,
               o.threads, bandwidth_1 / 1e9);
-  std::printf("prompt %d tokens, decode %d steps, best of %d runs; tokens/s (PyTorch bf16 column: bf16 compute / "
-              "bf16 weights with fp32 compute)\n\n",
-              o.prompt_len, o.decode_tokens, o.repeats);
+  std::printf("OpenBLAS kernels: %s%s\n", blas_core().c_str(),
+              blas_core() == "Prescott" && __builtin_cpu_supports("avx2")
+                  ? " (OpenBLAS does not know this CPU: fp32 GEMM runs SSE3 code; try OPENBLAS_CORETYPE=SkylakeX)"
+                  : "");
+  std::printf("prompt %d tokens; decode steps and runs per model:", o.prompt_len);
+  for (const Spec& spec : specs) std::printf(" %s %d x best of %d;", spec.name.c_str(), spec.decode_tokens, spec.repeats);
+  std::printf("\ntokens/s; the PyTorch bf16 column is bf16 compute / bf16 weights with fp32 compute\n\n");
   std::printf("%-20s %-5s %-10s %10s %17s %7s %10s %8s\n", "model", "dtype", "figure", "flywheel", "pytorch", "ratio",
               "bw limit", "of limit");
   for (const Row& r : rows) {

@@ -40,6 +40,12 @@ void add_tokenizer_command(CLI::App& app, const GlobalOptions& global, CommandAc
 // `flywheel model init|info`.
 void add_model_command(CLI::App& app, const GlobalOptions& global, CommandAction* action);
 
+// `flywheel train`.
+void add_train_command(CLI::App& app, const GlobalOptions& global, CommandAction* action);
+
+// `flywheel data ingest|info|peek`.
+void add_data_command(CLI::App& app, const GlobalOptions& global, CommandAction* action);
+
 // `flywheel generate`.
 void add_generate_command(CLI::App& app, const GlobalOptions& global, CommandAction* action);
 

@@ -92,8 +92,10 @@ int run(int argc, char** argv) {
 
   CommandAction action;
   add_tokenizer_command(app, global, &action);
+  add_data_command(app, global, &action);
   add_model_command(app, global, &action);
   add_generate_command(app, global, &action);
+  add_train_command(app, global, &action);
 
   try {
     app.parse(argc, argv);

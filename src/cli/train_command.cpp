@@ -1,0 +1,98 @@
+// `flywheel train`: pretraining, continued pretraining and SFT (train.h).
+// Options come from flags or the [train] section of --config recipe.toml.
+#include <fmt/format.h>
+
+#include <nlohmann/json.hpp>
+
+#include "cli/cli_util.h"
+#include "cli/commands.h"
+#include "core/json_output.h"
+#include "train/train.h"
+
+namespace flywheel::cli {
+namespace {
+
+Status run_train_command(const TrainOptions& o, const GlobalOptions& global) {
+  FW_ASSIGN_OR_RETURN(TrainSummary s, run_training(o));
+  nlohmann::json out = {{"out", o.out.string()},
+                        {"checkpoint", s.checkpoint.string()},
+                        {"start_step", s.start_step},
+                        {"steps", s.steps},
+                        {"loss", s.last_loss},
+                        {"valid_loss", s.valid_loss ? nlohmann::json(*s.valid_loss) : nlohmann::json(nullptr)},
+                        {"valid_bits_per_byte",
+                         s.valid_bits_per_byte ? nlohmann::json(*s.valid_bits_per_byte) : nlohmann::json(nullptr)},
+                        {"seconds", s.seconds},
+                        {"tokens_per_second", s.tokens_per_second},
+                        {"mfu", s.mfu},
+                        {"sgemm_peak_gflops", s.sgemm_peak_flops / 1e9},
+                        {"parameters", s.parameters},
+                        {"interrupted", s.interrupted}};
+  if (global.json) {
+    print_json_line(out);
+    return Status::OK();
+  }
+  print_text(fmt::format(
+      "trained to step {} in {:.1f} s: loss {:.4f}{}\n  {:.2f}M parameters, {:.0f} tokens/s, MFU {:.1f}% of {:.1f} "
+      "GFLOP/s sgemm\n  checkpoint {}\n",
+      s.steps, s.seconds, s.last_loss,
+      s.valid_loss ? fmt::format(", validation loss {:.4f} ({:.3f} bits per byte)", *s.valid_loss,
+                                 s.valid_bits_per_byte.value_or(0))
+                   : std::string(),
+      static_cast<double>(s.parameters) / 1e6, s.tokens_per_second, 100 * s.mfu, s.sgemm_peak_flops / 1e9,
+      s.checkpoint.string()));
+  return Status::OK();
+}
+
+}  // namespace
+
+void add_train_command(CLI::App& app, const GlobalOptions& global, CommandAction* action) {
+  auto o = std::make_shared<TrainOptions>();
+  CLI::App* cmd = app.add_subcommand("train", "Pretrain, continue pretraining or fine-tune (SFT) a model");
+  cmd->add_option("--mode", o->mode, "pretrain | continue | sft")->capture_default_str();
+  cmd->add_option("--data", o->data, "Dataset directory from 'flywheel data ingest'")->type_name("DIR");
+  cmd->add_option("--sft-data", o->sft_data, "SFT: JSONL of {\"prompt\", \"completion\"}")->type_name("FILE");
+  cmd->add_option("--init", o->init, "Checkpoint to start from (continue, sft)")->type_name("DIR");
+  cmd->add_option("--tokenizer", o->tokenizer, "pretrain: tokenizer.json (default: the dataset's)")->type_name("FILE");
+  cmd->add_option("--arch", o->arch, "pretrain: llama | qwen2 | mistral")->capture_default_str();
+  cmd->add_option("--preset", o->preset, "pretrain: model shape (tiny, small, base, qwen2.5-coder-0.5b)")
+      ->capture_default_str();
+  cmd->add_option("--out", o->out, "Run directory (checkpoints, metrics.jsonl)")->capture_default_str();
+  cmd->add_option("--steps", o->steps, "Optimizer steps")->capture_default_str()->check(positive_integer());
+  cmd->add_option("--batch-size", o->batch_size, "Sequences per micro-batch (per rank)")
+      ->capture_default_str()
+      ->check(positive_integer());
+  cmd->add_option("--seq-len", o->seq_len, "Tokens per sequence")->capture_default_str()->check(positive_integer());
+  cmd->add_option("--grad-accum", o->grad_accum, "Micro-batches per step")->capture_default_str()->check(positive_integer());
+  cmd->add_option("--lr", o->lr, "Peak learning rate")->capture_default_str();
+  cmd->add_option("--min-lr", o->min_lr, "Final learning rate")->capture_default_str();
+  cmd->add_option("--warmup", o->warmup, "Warmup steps")->capture_default_str();
+  cmd->add_option("--schedule", o->schedule, "cosine | linear | constant")->capture_default_str();
+  cmd->add_option("--weight-decay", o->weight_decay, "Decoupled weight decay (not on norms, biases, embeddings)")
+      ->capture_default_str();
+  cmd->add_option("--beta1", o->beta1)->capture_default_str();
+  cmd->add_option("--beta2", o->beta2)->capture_default_str();
+  cmd->add_option("--eps", o->eps)->capture_default_str();
+  cmd->add_option("--clip", o->clip, "Clip gradients to this global norm (0: off)")->capture_default_str();
+  cmd->add_option("--log-every", o->log_every, "Steps between metrics lines")->capture_default_str()->check(positive_integer());
+  cmd->add_option("--eval-every", o->eval_every, "Steps between validations (0: only at the end)")
+      ->capture_default_str();
+  cmd->add_option("--eval-batches", o->eval_batches, "Validation batches")->capture_default_str();
+  cmd->add_option("--save-every", o->save_every, "Steps between checkpoints (0: only at the end)")
+      ->capture_default_str();
+  cmd->add_option("--keep", o->keep, "Checkpoints to keep")->capture_default_str()->check(positive_integer());
+  cmd->add_option("--seed", o->seed, "Seed for initialization and data order")->capture_default_str();
+  cmd->add_option("--fim-rate", o->fim_rate, "Share of documents turned into fill-in-the-middle")->capture_default_str();
+  cmd->add_option("--fim-spm-rate", o->fim_spm_rate, "Share of FIM documents in SPM order")->capture_default_str();
+  cmd->add_flag("--repo-level", o->repo_level, "Pack a repository's files together (<|repo_name|>, <|file_sep|>)");
+  cmd->add_option("--threads", o->threads, "Threads (default: all cores)")->check(non_negative_integer());
+  cmd->add_flag("!--no-resume", o->resume, "Start over even if the run directory has a checkpoint");
+  cmd->add_option("--max-seconds", o->max_seconds, "Stop (with a checkpoint) after this much time")
+      ->capture_default_str();
+  cmd->add_option("--stop-at-step", o->stop_at_step, "Stop (with a checkpoint) at this step; run again to resume");
+  cmd->footer(global_options_footer() +
+              "\nA run resumes from <out>/latest when it exists; SIGINT/SIGTERM save a checkpoint and exit.");
+  cmd->callback([o, &global, action] { *action = [o, &global] { return run_train_command(*o, global); }; });
+}
+
+}  // namespace flywheel::cli
