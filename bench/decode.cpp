@@ -31,6 +31,7 @@
 // usage: bench_decode [--json] [--threads N] [--quick] [--model-dir DIR]
 //                     [--qwen-dir DIR] [--work-dir DIR] [--prompt-len N]
 //                     [--decode-tokens N] [--repeats N] [--batch-sizes 1,8] [--no-torch]
+#include <ATen/Parallel.h>
 #include <dlfcn.h>
 #include <immintrin.h>
 #include <unistd.h>
@@ -51,6 +52,7 @@
 #include <vector>
 
 #include "core/atomic_file.h"
+#include "model/bf16_gemm.h"
 #include "model/model.h"
 #include "tokenizer/byte_level.h"
 
@@ -227,6 +229,43 @@ double read_bandwidth(int threads, size_t bytes, int passes) {
   if (total == 42) std::cerr << "";  // keeps the sums observable
   std::free(buf);
   return best;
+}
+
+// The decode kernel alone (model/bf16_gemm.h) over 1 GiB of weights in rows
+// of 896 (the 0.5B shape's hidden size): GB/s of weights read at M = 1 and 8,
+// for bf16 and fp32; best of 3. Next to the read bandwidth this separates the
+// kernel's share of the gap to the limit from the rest of the model's.
+Json kernel_bandwidth(int threads) {
+  at::set_num_threads(threads);
+  constexpr int64_t K = 896;
+  constexpr size_t kBytes = size_t{1} << 30;
+  auto* buf = static_cast<uint8_t*>(std::aligned_alloc(64, kBytes));
+  if (buf == nullptr) return nullptr;
+  auto* words = reinterpret_cast<uint32_t*>(buf);
+  for (size_t i = 0; i < kBytes / 4; ++i)  // bf16 pairs or fp32 values near 0.01
+    words[i] = 0x3c003c00u ^ ((static_cast<uint32_t>(i) * 2654435761u >> 9) & 0x007f007fu);
+  std::vector<float> x(16 * K, 0.5f), y(16 * (kBytes / (2 * K)));
+  Json out = Json::object();
+  for (const char* type : {"bf16", "fp32"}) {
+    const bool bf16 = type[0] == 'b';
+    const int64_t N = static_cast<int64_t>(kBytes / (K * (bf16 ? 2 : 4)));
+    for (int64_t M : {1, 8}) {
+      flywheel::model::SmallGemmArgs a;
+      a.M = M, a.N = N, a.K = K, a.x = x.data(), a.ldx = K, a.y = y.data(), a.ldy = N;
+      double best = 1e30;
+      for (int pass = 0; pass < 3; ++pass) {
+        const double start = now_seconds();
+        if (bf16)
+          flywheel::model::bf16_gemm(a, reinterpret_cast<const uint16_t*>(buf), K);
+        else
+          flywheel::model::f32_gemm(a, reinterpret_cast<const float*>(buf), K);
+        best = std::min(best, now_seconds() - start);
+      }
+      out[std::string(type) + "_M" + std::to_string(M) + "_GBps"] = static_cast<double>(kBytes) / best / 1e9;
+    }
+  }
+  std::free(buf);
+  return out;
 }
 
 // ---------------------------------------------------------------- models
@@ -416,9 +455,11 @@ int main(int argc, char** argv) {
     if (!quiet) std::cerr << s << "\n";
   };
 
-  say("bench_decode: measuring read bandwidth (1 GiB, " + std::to_string(o.threads) + " threads)");
+  say("bench_decode: measuring read bandwidth and the decode kernel (1 GiB, " + std::to_string(o.threads) +
+      " threads)");
   const double bandwidth = read_bandwidth(o.threads, size_t{1} << 30, 8);
   const double bandwidth_1 = o.threads == 1 ? bandwidth : read_bandwidth(1, size_t{1} << 30, 3);
+  const Json kernel = kernel_bandwidth(o.threads);
 
   struct Spec {
     std::string name;
@@ -508,6 +549,7 @@ int main(int argc, char** argv) {
                 {"load_average_end", load_end},
                 {"read_bandwidth_GBps", bandwidth / 1e9},
                 {"read_bandwidth_1thread_GBps", bandwidth_1 / 1e9},
+                {"kernel_GBps", kernel},
                 {"blas_core", blas_core()},
                 {"prompt_len", o.prompt_len}};
     Json jrows = Json::array();
@@ -534,6 +576,11 @@ int main(int argc, char** argv) {
               load_start.c_str(), load_end.c_str());
   std::printf("read bandwidth: %.1f GB/s with %d threads (%.1f GB/s with 1), 1 GiB buffer\n", bandwidth / 1e9,
               o.threads, bandwidth_1 / 1e9);
+  if (kernel.is_object())
+    std::printf("decode kernel alone (model/bf16_gemm.h, 1 GiB of weights): bf16 %.1f GB/s at M=1, %.1f at M=8; "
+                "fp32 %.1f at M=1, %.1f at M=8\n",
+                kernel["bf16_M1_GBps"].get<double>(), kernel["bf16_M8_GBps"].get<double>(),
+                kernel["fp32_M1_GBps"].get<double>(), kernel["fp32_M8_GBps"].get<double>());
   std::printf("OpenBLAS kernels: %s%s\n", blas_core().c_str(),
               blas_core() == "Prescott" && __builtin_cpu_supports("avx2")
                   ? " (OpenBLAS does not know this CPU: fp32 GEMM runs SSE3 code; try OPENBLAS_CORETYPE=SkylakeX)"

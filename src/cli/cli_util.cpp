@@ -70,4 +70,15 @@ std::string human_bytes(uint64_t bytes) {
   return fmt::format("{:.2f} GB", static_cast<double>(bytes) / 1e9);
 }
 
+namespace {
+std::vector<std::string>& arguments_storage() {
+  static std::vector<std::string> arguments;
+  return arguments;
+}
+}  // namespace
+
+void set_original_arguments(int argc, char** argv) { arguments_storage().assign(argv, argv + argc); }
+
+const std::vector<std::string>& original_arguments() { return arguments_storage(); }
+
 }  // namespace flywheel::cli

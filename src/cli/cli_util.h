@@ -30,6 +30,11 @@ Result<Tokenizer> load_tokenizer(const std::string& path);
 
 std::string join(const std::vector<std::string>& items, std::string_view separator);
 
+// The command line main was started with (for commands that re-run flywheel,
+// such as `train --nproc N`).
+void set_original_arguments(int argc, char** argv);
+const std::vector<std::string>& original_arguments();
+
 // 1234567 -> "1.2 MB".
 std::string human_bytes(uint64_t bytes);
 

@@ -50,7 +50,8 @@ struct PeekArgs {
 };
 
 Status run_ingest(const IngestArgs& a, const GlobalOptions& global) {
-  if (a.sources.empty()) return Status::invalid_argument("--source PATH is required (folders, files, git repositories)");
+  if (a.sources.empty())
+    return Status::invalid_argument("--source PATH is required (folders, files, git repositories)");
   if (a.out.empty()) return Status::invalid_argument("--out DATASET is required");
   FW_ASSIGN_OR_RETURN(Tokenizer tokenizer, load_tokenizer(a.tokenizer));
   IngestOptions o;
@@ -91,25 +92,25 @@ Status run_ingest(const IngestArgs& a, const GlobalOptions& global) {
     return Status::OK();
   }
   if (s.up_to_date) {
-    print_text(fmt::format("{} is up to date ({} documents, {} tokens); nothing to do\n", a.out, s.documents,
-                           s.tokens));
+    print_text(
+        fmt::format("{} is up to date ({} documents, {} tokens); nothing to do\n", a.out, s.documents, s.tokens));
     return Status::OK();
   }
   std::string skipped;
   for (const auto& [k, v] : s.skipped) skipped += fmt::format("{}{} {}", skipped.empty() ? "" : ", ", v, k);
-  print_text(fmt::format(
-      "wrote {}\n"
-      "  read:     {} files, {}\n"
-      "  skipped:  {}\n"
-      "  kept:     {} documents, {}, {} tokens\n"
-      "  train:    {} documents, {} tokens\n"
-      "  valid:    {} documents, {} tokens\n"
-      "  shards:   {} written, {} reused from an interrupted run\n"
-      "  time:     {:.1f} s (scan {:.1f} s, tokenize {:.1f} s), {:.1f} MB/s\n",
-      a.out, s.files_seen, human_bytes(s.bytes_seen), skipped.empty() ? "none" : skipped, s.documents,
-      human_bytes(s.bytes), s.tokens, s.train_documents, s.train_tokens, s.valid_documents, s.valid_tokens,
-      s.shards_written, s.shards_reused, s.seconds, s.scan_seconds, s.tokenize_seconds,
-      s.seconds > 0 ? static_cast<double>(s.bytes_seen) / 1e6 / s.seconds : 0.0));
+  print_text(
+      fmt::format("wrote {}\n"
+                  "  read:     {} files, {}\n"
+                  "  skipped:  {}\n"
+                  "  kept:     {} documents, {}, {} tokens\n"
+                  "  train:    {} documents, {} tokens\n"
+                  "  valid:    {} documents, {} tokens\n"
+                  "  shards:   {} written, {} reused from an interrupted run\n"
+                  "  time:     {:.1f} s (scan {:.1f} s, tokenize {:.1f} s), {:.1f} MB/s\n",
+                  a.out, s.files_seen, human_bytes(s.bytes_seen), skipped.empty() ? "none" : skipped, s.documents,
+                  human_bytes(s.bytes), s.tokens, s.train_documents, s.train_tokens, s.valid_documents, s.valid_tokens,
+                  s.shards_written, s.shards_reused, s.seconds, s.scan_seconds, s.tokenize_seconds,
+                  s.seconds > 0 ? static_cast<double>(s.bytes_seen) / 1e6 / s.seconds : 0.0));
   return Status::OK();
 }
 
@@ -195,7 +196,8 @@ void add_data_command(CLI::App& app, const GlobalOptions& global, CommandAction*
   ingest_cmd->add_option("--revision", ingest->revision, "Git sources: the commit to read (any rev-parse expression)")
       ->capture_default_str();
   ingest_cmd->add_flag("--history", ingest->history,
-                       "Git sources: also every older file version along the first-parent history (deduplicated)");
+                       "Git sources: also every older file version along the first-parent history (versions that are "
+                       "near-duplicates of a newer one are dropped unless --no-near-dedup)");
   ingest_cmd->add_option("--max-file-bytes", ingest->max_file_bytes, "Skip larger files, e.g. 1MiB")
       ->transform(CLI::AsSizeValue(true).description(""))
       ->type_name("SIZE")

@@ -12,6 +12,7 @@
 #include <new>
 #include <string>
 
+#include "cli/cli_util.h"
 #include "cli/commands.h"
 #include "cli/config_bridge.h"
 #include "core/json_output.h"
@@ -68,6 +69,7 @@ Status run_action(const CommandAction& action) {
 int run(int argc, char** argv) {
   GlobalOptions global;
   global.json = argv_has_json(argc, argv);
+  set_original_arguments(argc, argv);
   (void)init_logging("info");
 
   CLI::App app{"flywheel: a code-completion model that learns from its users.", "flywheel"};

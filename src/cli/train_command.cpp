@@ -7,13 +7,75 @@
 #include "cli/cli_util.h"
 #include "cli/commands.h"
 #include "core/json_output.h"
+#include "train/default_model.h"
+#include "train/local_launcher.h"
 #include "train/train.h"
 
 namespace flywheel::cli {
 namespace {
 
+// `--nproc N`: runs this same command line (without --nproc) as N local
+// ranks on 127.0.0.1, as torchrun would.
+Status run_local(int nproc) {
+  FW_ASSIGN_OR_RETURN(std::string exe, train::current_executable());
+  std::vector<std::string> argv = {exe};
+  const auto& original = original_arguments();
+  for (size_t i = 1; i < original.size(); ++i) {
+    if (original[i] == "--nproc") {
+      ++i;
+      continue;
+    }
+    if (original[i].rfind("--nproc=", 0) == 0) continue;
+    argv.push_back(original[i]);
+  }
+  train::LocalLaunchOptions options;
+  options.nproc = nproc;
+  return train::run_local_ranks(argv, options);
+}
+
+// `--preset default` with no --data: the whole embedded default (tokenizer,
+// dataset, model) under --out (default flywheel-default), reused when built.
+Status run_default_model(const TrainOptions& o, bool out_given, const GlobalOptions& global) {
+  DefaultModelOptions d;
+  d.dir = out_given ? o.out : std::filesystem::path("flywheel-default");
+  d.project_root = find_project_root();
+  d.threads = o.threads;
+  d.seed = o.seed;
+  if (o.max_seconds > 0) d.max_seconds = o.max_seconds;
+  FW_ASSIGN_OR_RETURN(DefaultModelSummary s, build_default_model(d));
+  nlohmann::json out = {{"model", s.model.string()}, {"reused", s.reused}};
+  if (!s.reused) {
+    out["steps"] = s.train.steps;
+    out["seconds"] = s.train.seconds;
+    out["tokenizer_seconds"] = s.tokenizer_seconds;
+    out["ingest_seconds"] = s.ingest_seconds;
+    out["loss"] = s.train.last_loss;
+    out["valid_loss"] = s.train.valid_loss ? nlohmann::json(*s.train.valid_loss) : nlohmann::json(nullptr);
+    out["valid_bits_per_byte"] =
+        s.train.valid_bits_per_byte ? nlohmann::json(*s.train.valid_bits_per_byte) : nlohmann::json(nullptr);
+    out["tokens_per_second"] = s.train.tokens_per_second;
+    out["parameters"] = s.train.parameters;
+  }
+  if (global.json) {
+    print_json_line(out);
+  } else if (s.reused) {
+    print_text(fmt::format("the default model is already built: {}\n", s.model.string()));
+  } else {
+    print_text(fmt::format(
+        "built the default model {} ({:.2f}M parameters)\n  tokenizer {:.1f} s, dataset {:.1f} s, training {} steps "
+        "in {:.1f} s ({:.0f} tokens/s)\n  loss {:.4f}{}\n",
+        s.model.string(), static_cast<double>(s.train.parameters) / 1e6, s.tokenizer_seconds, s.ingest_seconds,
+        s.train.steps, s.train.seconds, s.train.tokens_per_second, s.train.last_loss,
+        s.train.valid_loss ? fmt::format(", validation loss {:.4f} ({:.3f} bits per byte)", *s.train.valid_loss,
+                                         s.train.valid_bits_per_byte.value_or(0))
+                           : std::string()));
+  }
+  return Status::OK();
+}
+
 Status run_train_command(const TrainOptions& o, const GlobalOptions& global) {
   FW_ASSIGN_OR_RETURN(TrainSummary s, run_training(o));
+  if (!s.main_rank) return Status::OK();  // rank 0 reports for the run
   nlohmann::json out = {{"out", o.out.string()},
                         {"checkpoint", s.checkpoint.string()},
                         {"start_step", s.start_step},
@@ -55,9 +117,10 @@ void add_train_command(CLI::App& app, const GlobalOptions& global, CommandAction
   cmd->add_option("--init", o->init, "Checkpoint to start from (continue, sft)")->type_name("DIR");
   cmd->add_option("--tokenizer", o->tokenizer, "pretrain: tokenizer.json (default: the dataset's)")->type_name("FILE");
   cmd->add_option("--arch", o->arch, "pretrain: llama | qwen2 | mistral")->capture_default_str();
-  cmd->add_option("--preset", o->preset, "pretrain: model shape (tiny, small, base, qwen2.5-coder-0.5b)")
+  cmd->add_option("--preset", o->preset, "pretrain: model shape (tiny, default, small, base, qwen2.5-coder-0.5b)")
       ->capture_default_str();
-  cmd->add_option("--out", o->out, "Run directory (checkpoints, metrics.jsonl)")->capture_default_str();
+  const CLI::Option* out_option =
+      cmd->add_option("--out", o->out, "Run directory (checkpoints, metrics.jsonl)")->capture_default_str();
   cmd->add_option("--steps", o->steps, "Optimizer steps")->capture_default_str()->check(positive_integer());
   cmd->add_option("--batch-size", o->batch_size, "Sequences per micro-batch (per rank)")
       ->capture_default_str()
@@ -91,8 +154,21 @@ void add_train_command(CLI::App& app, const GlobalOptions& global, CommandAction
       ->capture_default_str();
   cmd->add_option("--stop-at-step", o->stop_at_step, "Stop (with a checkpoint) at this step; run again to resume");
   cmd->footer(global_options_footer() +
-              "\nA run resumes from <out>/latest when it exists; SIGINT/SIGTERM save a checkpoint and exit.");
-  cmd->callback([o, &global, action] { *action = [o, &global] { return run_train_command(*o, global); }; });
+              "\nA run resumes from <out>/latest when it exists; SIGINT/SIGTERM save a checkpoint and exit.\n"
+              "'--preset default' without --data builds the embedded default model under --out (default "
+              "flywheel-default):\ntokenizer, dataset and about 7 minutes of training on the embedded corpus.");
+  auto nproc = std::make_shared<int>(1);
+  cmd->add_option("--nproc", *nproc, "Launch this many local data-parallel ranks (Gloo over 127.0.0.1)")
+      ->check(positive_integer());
+  cmd->callback([o, out_option, nproc, &global, action] {
+    const bool default_model = o->preset == "default" && o->data.empty() && o->mode == "pretrain";
+    const bool out_given = out_option->count() > 0;
+    const int ranks = *nproc;
+    *action = [o, default_model, out_given, ranks, &global] {
+      if (ranks > 1) return run_local(ranks);
+      return default_model ? run_default_model(*o, out_given, global) : run_train_command(*o, global);
+    };
+  });
 }
 
 }  // namespace flywheel::cli

@@ -1,7 +1,5 @@
 #include "data/dataset.h"
 
-#include <sstream>
-
 #include "core/atomic_file.h"
 
 namespace flywheel {
@@ -28,9 +26,8 @@ bool get_field(const nlohmann::json& object, const char* key, T& out) {
 }  // namespace
 
 nlohmann::json document_info_to_json(const DocumentInfo& info) {
-  nlohmann::json j = {{"repo", info.repo},     {"path", info.path},     {"language", info.language},
-                      {"hash", info.hash},     {"bytes", info.bytes},   {"tokens", info.tokens},
-                      {"source", info.source}};
+  nlohmann::json j = {{"repo", info.repo},   {"path", info.path},     {"language", info.language}, {"hash", info.hash},
+                      {"bytes", info.bytes}, {"tokens", info.tokens}, {"source", info.source}};
   if (!info.blob.empty()) j["blob"] = info.blob;
   return j;
 }
@@ -55,8 +52,10 @@ Result<Dataset> Dataset::open(const fs::path& dir) {
       return Status::not_found("dataset '" + dir.string() +
                                "' is incomplete (no manifest.json): its ingest was interrupted; run the same "
                                "`flywheel data ingest` command again to finish it");
-    return Status::not_found("'" + dir.string() + "' is not a flywheel dataset: it has no manifest.json (make one with "
-                             "`flywheel data ingest --out " + dir.string() + " ...`)");
+    return Status::not_found("'" + dir.string() +
+                             "' is not a flywheel dataset: it has no manifest.json (make one with "
+                             "`flywheel data ingest --out " +
+                             dir.string() + " ...`)");
   }
   FW_ASSIGN_OR_RETURN(std::string text, read_file(path));
   Dataset dataset;
@@ -74,8 +73,7 @@ Result<Dataset> Dataset::open(const fs::path& dir) {
   if (!m.contains("tokenizer") || !get_field(m["tokenizer"], "hash", dataset.tokenizer_hash_) ||
       dataset.tokenizer_hash_.size() != 64)
     return manifest_error(path, "has no tokenizer hash (\"tokenizer\": {\"hash\": ...})");
-  if (!get_field(m, "token_bytes", dataset.token_bytes_) ||
-      (dataset.token_bytes_ != 2 && dataset.token_bytes_ != 4))
+  if (!get_field(m, "token_bytes", dataset.token_bytes_) || (dataset.token_bytes_ != 2 && dataset.token_bytes_ != 4))
     return manifest_error(path, "has no valid \"token_bytes\" (2 or 4)");
   if (!m.contains("shards") || !m["shards"].is_array()) return manifest_error(path, "has no \"shards\" list");
   for (const auto& s : m["shards"]) {
@@ -167,8 +165,8 @@ Result<std::vector<DocumentInfo>> Dataset::read_documents(const ShardEntry& entr
     nlohmann::json value = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
     auto info = document_info_from_json(value);
     if (!info.ok())
-      return Status::corruption("document metadata '" + path.string() + "' line " + std::to_string(line_number) +
-                                ": " + info.status().message());
+      return Status::corruption("document metadata '" + path.string() + "' line " + std::to_string(line_number) + ": " +
+                                info.status().message());
     docs.push_back(std::move(info).value());
   }
   if (docs.size() != entry.documents)

@@ -53,8 +53,8 @@ struct DocumentInfo {
   std::string hash;      // SHA-256 hex of the text
   uint64_t bytes = 0;    // bytes of text
   uint64_t tokens = 0;
-  uint32_t source = 0;   // index into the manifest's "sources"
-  std::string blob;      // git blob id (hex), empty for files on disk
+  uint32_t source = 0;  // index into the manifest's "sources"
+  std::string blob;     // git blob id (hex), empty for files on disk
 };
 
 nlohmann::json document_info_to_json(const DocumentInfo& info);

@@ -1,6 +1,8 @@
 // ingest_corpus (ingest.h): list, scan, dedup, split, then shards (shard_builder.cpp).
 #include "data/ingest.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -9,8 +11,6 @@
 #include <optional>
 #include <thread>
 #include <unordered_set>
-
-#include <spdlog/spdlog.h>
 
 #include "core/atomic_file.h"
 #include "core/hash.h"
@@ -68,12 +68,9 @@ struct Scanned {
 };
 
 nlohmann::json filter_json(const FilterOptions& f) {
-  return {{"max_file_bytes", f.max_file_bytes},
-          {"max_line_bytes", f.max_line_bytes},
-          {"max_mean_line_bytes", f.max_mean_line_bytes},
-          {"min_alphanumeric", f.min_alphanumeric},
-          {"skip_generated", f.skip_generated},
-          {"keep_unknown_languages", f.keep_unknown_languages}};
+  return {{"max_file_bytes", f.max_file_bytes},           {"max_line_bytes", f.max_line_bytes},
+          {"max_mean_line_bytes", f.max_mean_line_bytes}, {"min_alphanumeric", f.min_alphanumeric},
+          {"skip_generated", f.skip_generated},           {"keep_unknown_languages", f.keep_unknown_languages}};
 }
 
 nlohmann::json near_dedup_json(const NearDedupOptions& n) {
@@ -218,8 +215,7 @@ Status validate(const IngestOptions& o) {
   if (o.shard_bytes == 0) return Status::invalid_argument("--shard-bytes must be positive");
   const NearDedupOptions& n = o.near_dedup;
   if (n.enabled) {
-    if (n.shingle < 1 || n.permutations < 1 || n.bands < 1 || n.bands > n.permutations ||
-        n.permutations % n.bands != 0)
+    if (n.shingle < 1 || n.permutations < 1 || n.bands < 1 || n.bands > n.permutations || n.permutations % n.bands != 0)
       return Status::invalid_argument("near-dedup needs shingle >= 1 and bands dividing permutations, got shingle " +
                                       std::to_string(n.shingle) + ", " + std::to_string(n.permutations) +
                                       " permutations, " + std::to_string(n.bands) + " bands");

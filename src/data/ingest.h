@@ -74,17 +74,17 @@ struct NearDedupOptions {
 };
 
 struct IngestOptions {
-  std::vector<std::string> sources;        // folders, files, git repositories ("dir:PATH" forces a folder walk)
-  std::filesystem::path out;               // the dataset folder
-  std::filesystem::path tokenizer_path;    // recorded in the manifest (the tokenizer itself is passed in)
-  std::string revision = "HEAD";           // git sources: the commit (any rev-parse expression)
-  bool history = false;                    // git sources: every blob along the first-parent history
-  double valid_fraction = 0.01;            // share of documents (by content hash) in the valid split
-  uint64_t shard_bytes = 64ull << 20;      // text per shard, about
+  std::vector<std::string> sources;      // folders, files, git repositories ("dir:PATH" forces a folder walk)
+  std::filesystem::path out;             // the dataset folder
+  std::filesystem::path tokenizer_path;  // recorded in the manifest (the tokenizer itself is passed in)
+  std::string revision = "HEAD";         // git sources: the commit (any rev-parse expression)
+  bool history = false;                  // git sources: every blob along the first-parent history
+  double valid_fraction = 0.01;          // share of documents (by content hash) in the valid split
+  uint64_t shard_bytes = 64ull << 20;    // text per shard, about
   FilterOptions filter;
   NearDedupOptions near_dedup;
-  int threads = 0;                         // 0: all cores
-  bool overwrite = false;                  // start over when OUT holds another ingest
+  int threads = 0;         // 0: all cores
+  bool overwrite = false;  // start over when OUT holds another ingest
   bool show_progress = true;
 };
 
@@ -99,10 +99,10 @@ struct IngestStats {
   uint64_t train_documents = 0, train_tokens = 0;
   uint64_t valid_documents = 0, valid_tokens = 0;
   uint64_t shards_written = 0;
-  uint64_t shards_reused = 0;  // finished by an earlier, interrupted run
-  bool up_to_date = false;     // OUT was already complete; nothing was done
-  double scan_seconds = 0;     // listing, reading, filtering, hashing, dedup
-  double tokenize_seconds = 0; // tokenizing and writing shards
+  uint64_t shards_reused = 0;   // finished by an earlier, interrupted run
+  bool up_to_date = false;      // OUT was already complete; nothing was done
+  double scan_seconds = 0;      // listing, reading, filtering, hashing, dedup
+  double tokenize_seconds = 0;  // tokenizing and writing shards
   double seconds = 0;
 };
 

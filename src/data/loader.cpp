@@ -1,14 +1,31 @@
 #include "data/loader.h"
 
+#include <type_traits>
+
 #include "data/loader_internal.h"
 
 namespace flywheel {
 namespace data {
 
+namespace {
+
+// A copy of the tokenizer: cheap where Tokenizer is copyable (its pipeline is
+// shared and immutable), else a reload from its own JSON.
+template <typename T>
+Result<std::unique_ptr<T>> copy_tokenizer(const T& tokenizer) {
+  if constexpr (std::is_copy_constructible_v<T>) {
+    return std::make_unique<T>(tokenizer);
+  } else {
+    FW_ASSIGN_OR_RETURN(T copy, T::from_json(tokenizer.to_json()));
+    return std::make_unique<T>(std::move(copy));
+  }
+}
+
+}  // namespace
+
 Result<LoaderTokens> make_loader_tokens(const Tokenizer& tokenizer) {
   LoaderTokens t;
-  FW_ASSIGN_OR_RETURN(Tokenizer copy, Tokenizer::from_json(tokenizer.to_json()));
-  t.tokenizer = std::make_unique<Tokenizer>(std::move(copy));
+  FW_ASSIGN_OR_RETURN(t.tokenizer, copy_tokenizer(tokenizer));
   auto eot = t.tokenizer->token_to_id("<|endoftext|>");
   if (!eot)
     return Status::invalid_argument(

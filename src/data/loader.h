@@ -65,21 +65,21 @@
 namespace flywheel {
 
 struct LoaderOptions {
-  std::filesystem::path dataset;      // directory with manifest.json
-  std::string split = "train";        // train | valid
-  int64_t seq_len = 512;              // tokens per sequence (the loader returns seq_len + 1 for shifted targets)
-  int64_t batch_size = 8;             // sequences per batch (per rank)
+  std::filesystem::path dataset;  // directory with manifest.json
+  std::string split = "train";    // train | valid
+  int64_t seq_len = 512;          // tokens per sequence (the loader returns seq_len + 1 for shifted targets)
+  int64_t batch_size = 8;         // sequences per batch (per rank)
   uint64_t seed = 0;
-  double fim_rate = 0.5;              // per document (Bavarian et al. 2022); 0 for valid
-  double fim_spm_rate = 0.5;          // share of FIM documents in SPM order
-  bool repo_level = false;            // pack a repository's files together with <|repo_name|>/<|file_sep|>
-  int rank = 0, world_size = 1;       // each rank reads its own slice
-  bool loop = true;                   // start a new epoch (reshuffled) at the end; false: end after one pass
+  double fim_rate = 0.5;         // per document piece of a window (Bavarian et al. 2022); valid: 0 unless fim_on_valid
+  double fim_spm_rate = 0.5;     // share of FIM documents in SPM order
+  bool repo_level = false;       // pack a repository's files together with <|repo_name|>/<|file_sep|>
+  int rank = 0, world_size = 1;  // each rank reads its own slice
+  bool loop = true;              // start a new epoch (reshuffled) at the end; false: end after one pass
 
-  bool fim_on_valid = false;          // apply fim_rate to the valid split too
-  bool verify_checksums = true;       // check every shard's payload checksum at open
-  std::filesystem::path sft_jsonl;    // set: SFT rows from this JSONL instead of `dataset`
-  double sft_valid_fraction = 0.0;    // SFT: share of examples (by hash) that form the valid split
+  bool fim_on_valid = false;        // apply fim_rate to the valid split too
+  bool verify_checksums = true;     // check every shard's payload checksum at open
+  std::filesystem::path sft_jsonl;  // set: SFT rows from this JSONL instead of `dataset`
+  double sft_valid_fraction = 0.0;  // SFT: share of examples (by hash) that form the valid split
 };
 
 struct TokenBatch {
@@ -92,12 +92,12 @@ struct TokenBatch {
 class DataLoader {
  public:
   static Result<DataLoader> open(const LoaderOptions& options, const Tokenizer& tokenizer);
-  Result<std::optional<TokenBatch>> next();   // nullopt at the end when loop == false
-  nlohmann::json state() const;               // exact position (epoch, order, offsets, RNG) for resume
-  Status restore(const nlohmann::json& state);// continues exactly where state() was taken
-  int64_t epoch() const;                      // passes every lane has finished (the smallest lane epoch)
+  Result<std::optional<TokenBatch>> next();     // nullopt at the end when loop == false
+  nlohmann::json state() const;                 // exact position (epoch, order, offsets, RNG) for resume
+  Status restore(const nlohmann::json& state);  // continues exactly where state() was taken
+  int64_t epoch() const;                        // passes every lane has finished (the smallest lane epoch)
 
-  int64_t batches() const;                    // batches returned so far (or restored)
+  int64_t batches() const;                       // batches returned so far (or restored)
   std::optional<int64_t> total_batches() const;  // loop == false: how many next() returns; else nullopt
   const LoaderOptions& options() const;
 

@@ -188,8 +188,8 @@ const UnitRuns& PretrainLoader::runs_of(size_t slot, uint32_t unit, uint64_t epo
   } else {
     add({kFraming, repo_headers_[unit].data(), repo_headers_[unit].size()});
     const std::vector<uint32_t>& files = repo_docs_[unit];
-    const std::vector<uint32_t> order = shuffled_indices(
-        static_cast<uint32_t>(files.size()), stream_seed({options_.seed, kRepoFilesStream, epoch, unit}));
+    const std::vector<uint32_t> order = shuffled_indices(static_cast<uint32_t>(files.size()),
+                                                         stream_seed({options_.seed, kRepoFilesStream, epoch, unit}));
     for (uint32_t i : order) {
       const uint32_t d = files[i];
       add({kFraming, doc_headers_[d].data(), doc_headers_[d].size()});
@@ -244,8 +244,8 @@ void PretrainLoader::fill_window(uint64_t lane, size_t slot, std::vector<TokenId
     out.clear();
     out_pad.clear();
     const uint64_t seed = stream_seed({options_.seed, kFimStream, lane, batches_, q});
-    fim_->apply(std::span<const TokenId>(row.data() + p.start, p.length), seed, fim_rate_, options_.fim_spm_rate,
-                out, out_pad);
+    fim_->apply(std::span<const TokenId>(row.data() + p.start, p.length), seed, fim_rate_, options_.fim_spm_rate, out,
+                out_pad);
     std::copy(out.begin(), out.end(), row.begin() + static_cast<std::ptrdiff_t>(p.start));
     std::copy(out_pad.begin(), out_pad.end(), pad.begin() + static_cast<std::ptrdiff_t>(p.start));
   }
@@ -277,8 +277,8 @@ Result<std::optional<TokenBatch>> PretrainLoader::next() {
   std::vector<TokenId> row;
   std::vector<uint8_t> pad;
   for (int64_t i = 0; i < options_.batch_size; ++i) {
-    const uint64_t lane = static_cast<uint64_t>(options_.rank) * static_cast<uint64_t>(options_.batch_size) +
-                          static_cast<uint64_t>(i);
+    const uint64_t lane =
+        static_cast<uint64_t>(options_.rank) * static_cast<uint64_t>(options_.batch_size) + static_cast<uint64_t>(i);
     fill_window(lane, static_cast<size_t>(i), row, pad);
     batch.tokens.insert(batch.tokens.end(), row.begin(), row.end());
     for (uint64_t t = 1; t <= seq_len_; ++t) {
@@ -294,12 +294,13 @@ Result<std::optional<TokenBatch>> PretrainLoader::next() {
 
 int64_t PretrainLoader::epoch() const {
   uint64_t min_epoch = std::numeric_limits<uint64_t>::max();
-  for (uint64_t lane = 0; lane < lanes_total_; ++lane) min_epoch = std::min(min_epoch, epoch_of(lane, lanes_[lane].first));
+  for (uint64_t lane = 0; lane < lanes_total_; ++lane)
+    min_epoch = std::min(min_epoch, epoch_of(lane, lanes_[lane].first));
   return static_cast<int64_t>(min_epoch);
 }
 
 nlohmann::json PretrainLoader::identity() const {
-  return {{"split", options_.split},          {"seed", options_.seed},
+  return {{"split", options_.split},           {"seed", options_.seed},
           {"seq_len", options_.seq_len},       {"global_batch", lanes_total_},
           {"repo_level", options_.repo_level}, {"units", units_},
           {"dataset_tokens", dataset_tokens_}};
@@ -324,8 +325,9 @@ Status PretrainLoader::restore(const nlohmann::json& state) {
   const nlohmann::json& lanes = state.value("lanes", nlohmann::json());
   if (!lanes.is_array() || lanes.size() != lanes_total_ || !state.contains("batches") ||
       !state["batches"].is_number_unsigned())
-    return Status::invalid_argument("the data loader state has no valid \"lanes\" (one [unit, offset] per lane) or "
-                                    "\"batches\"");
+    return Status::invalid_argument(
+        "the data loader state has no valid \"lanes\" (one [unit, offset] per lane) or "
+        "\"batches\"");
   std::vector<std::pair<uint64_t, uint64_t>> restored;
   for (const auto& lane : lanes) {
     if (!lane.is_array() || lane.size() != 2 || !lane[0].is_number_unsigned() || !lane[1].is_number_unsigned())

@@ -19,9 +19,7 @@ class SftLoader final : public DataLoader::Impl {
   Result<std::optional<TokenBatch>> next() override;
   nlohmann::json state() const override;
   Status restore(const nlohmann::json& state) override;
-  int64_t epoch() const override {
-    return static_cast<int64_t>(batches_ * rows_total_ / examples_.size());
-  }
+  int64_t epoch() const override { return static_cast<int64_t>(batches_ * rows_total_ / examples_.size()); }
   std::optional<int64_t> total_batches() const override { return total_; }
 
  private:
@@ -59,8 +57,8 @@ Status SftLoader::open(const LoaderOptions& options, const Tokenizer& tokenizer)
     const Sha256Digest h = sha256(e.prompt + '\0' + e.completion);
     uint64_t v = 0;
     for (int i = 0; i < 8; ++i) v = (v << 8) | h[static_cast<size_t>(i)];
-    const bool valid = static_cast<long double>(v) <
-                       static_cast<long double>(options.sft_valid_fraction) * 18446744073709551616.0L;
+    const bool valid =
+        static_cast<long double>(v) < static_cast<long double>(options.sft_valid_fraction) * 18446744073709551616.0L;
     if (valid == (options.split == "valid")) examples_.push_back(std::move(e));
   }
   file_hash_ = xxh3_64(text);
@@ -121,7 +119,7 @@ Result<std::optional<TokenBatch>> SftLoader::next() {
 }
 
 nlohmann::json SftLoader::identity() const {
-  return {{"split", options_.split},  {"seed", options_.seed},       {"seq_len", options_.seq_len},
+  return {{"split", options_.split},     {"seed", options_.seed},        {"seq_len", options_.seq_len},
           {"global_batch", rows_total_}, {"examples", examples_.size()}, {"file_hash", file_hash_}};
 }
 

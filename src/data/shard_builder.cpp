@@ -1,10 +1,10 @@
 // Step 5 of ingest_corpus (ingest.h): shards, their metadata, the manifest.
+#include <spdlog/spdlog.h>
+
 #include <ctime>
 #include <mutex>
 #include <optional>
 #include <set>
-
-#include <spdlog/spdlog.h>
 
 #include "core/atomic_file.h"
 #include "core/hash.h"
@@ -119,7 +119,7 @@ Result<ShardEntry> build_shard(const ShardJob& job, const ShardPlan& plan, const
     Status s = readers[static_cast<size_t>(thread)]->read(c, 0, text, &too_large);
     if (s.ok() && sha256_hex(text) != d.hash)
       s = Status(StatusCode::kUnavailable, "'" + c.path + "' of source '" + job.sources[c.source].input +
-                              "' changed while it was being ingested; run the command again");
+                                               "' changed while it was being ingested; run the command again");
     if (!s.ok()) {
       std::lock_guard lock(error_mutex);
       if (error.ok()) error = s;
@@ -178,12 +178,8 @@ nlohmann::json manifest_json(const ShardJob& job, const std::vector<ShardEntry>&
   }
   for (size_t i = 0; i < job.sources.size(); ++i) {
     const Source& s = job.sources[i];
-    nlohmann::json j = {{"input", s.input},
-                        {"kind", source_kind_name(s.kind)},
-                        {"path", s.path.string()},
-                        {"repo", s.repo},
-                        {"documents", source_docs[i]},
-                        {"bytes", source_bytes[i]}};
+    nlohmann::json j = {{"input", s.input}, {"kind", source_kind_name(s.kind)}, {"path", s.path.string()},
+                        {"repo", s.repo},   {"documents", source_docs[i]},      {"bytes", source_bytes[i]}};
     if (s.kind == Source::Kind::kGit) {
       j["revision"] = job.options.revision;
       j["commit"] = s.commit;

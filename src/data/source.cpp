@@ -195,7 +195,8 @@ Status list_git(uint32_t index, const Source& source, bool history, const Filter
   if (git_commit_lookup(commit.out(), repo.get(), &commit_id) != 0)
     return git_error(source, "cannot read commit " + source.commit);
   TreePtr tree;
-  if (git_commit_tree(tree.out(), commit.get()) != 0) return git_error(source, "cannot read the tree of " + source.commit);
+  if (git_commit_tree(tree.out(), commit.get()) != 0)
+    return git_error(source, "cannot read the tree of " + source.commit);
 
   std::unordered_set<std::string> seen;
   TreeWalk walk{index, &filter, &out, &stats, &seen};

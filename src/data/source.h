@@ -40,9 +40,9 @@ Result<std::vector<Source>> resolve_sources(const std::vector<std::string>& inpu
 // A file to read: a path on disk or a git blob.
 struct Candidate {
   uint32_t source = 0;
-  std::string path;          // inside the source, '/'-separated
-  std::string language;      // from the name; "" until the #! line is read
-  uint64_t size = 0;         // files on disk: from the listing; git: 0 (read from the object header)
+  std::string path;      // inside the source, '/'-separated
+  std::string language;  // from the name; "" until the #! line is read
+  uint64_t size = 0;     // files on disk: from the listing; git: 0 (read from the object header)
   bool is_blob = false;
   std::array<unsigned char, 20> blob{};  // git object id
 };

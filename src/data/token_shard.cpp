@@ -151,20 +151,18 @@ Result<TokenShard> TokenShard::open(const std::filesystem::path& path, bool veri
   shard.checksum_ = get_u64(h + 64);
 
   // Sizes in 128 bits: a corrupt count must not wrap around into a match.
-  const unsigned __int128 tokens_end =
-      static_cast<unsigned __int128>(kTokenShardHeaderBytes) +
-      static_cast<unsigned __int128>(shard.token_count_) * shard.token_bytes_;
-  const unsigned __int128 expected =
-      tokens_end + (8 - static_cast<uint64_t>(tokens_end % 8)) % 8 +
-      (static_cast<unsigned __int128>(shard.document_count_) + 1) * 8;
+  const unsigned __int128 tokens_end = static_cast<unsigned __int128>(kTokenShardHeaderBytes) +
+                                       static_cast<unsigned __int128>(shard.token_count_) * shard.token_bytes_;
+  const unsigned __int128 expected = tokens_end + (8 - static_cast<uint64_t>(tokens_end % 8)) % 8 +
+                                     (static_cast<unsigned __int128>(shard.document_count_) + 1) * 8;
   if (expected != size) {
     const std::string want = expected > std::numeric_limits<uint64_t>::max()
                                  ? std::string("an impossible size")
                                  : std::to_string(static_cast<uint64_t>(expected)) + " bytes";
     return shard_error(path, std::string(expected > size ? "is truncated" : "has trailing bytes") + ": its header (" +
                                  std::to_string(shard.token_count_) + " tokens, " +
-                                 std::to_string(shard.document_count_) + " documents) needs " + want + ", the file has " +
-                                 std::to_string(size));
+                                 std::to_string(shard.document_count_) + " documents) needs " + want +
+                                 ", the file has " + std::to_string(size));
   }
   shard.tokens_ = h + kTokenShardHeaderBytes;
   shard.offsets_ = shard.tokens_ + shard.token_count_ * shard.token_bytes_ +

@@ -1,13 +1,14 @@
 // Small-M products y = x · Wᵀ (+ bias) with bf16 or fp32 weights: see bf16_gemm.h.
 //
-// The AVX2 path computes a tile of MT rows of x by NT rows of W at a time:
-// MT x NT accumulators of 8 lanes stay in registers while K is walked 8 at a
-// time; each 8-element piece of a W row is loaded (and, for bf16, widened by a
+// The SIMD paths compute a tile of MT rows of x by NT rows of W at a time:
+// MT x NT accumulators stay in registers while K is walked one vector at a
+// time; each vector of a W row is loaded (and, for bf16, widened by a
 // zero-extend and a 16-bit shift) once per tile and used by all MT rows of x.
-// Tiles are 4 x 4 for M <= 2 (four weight streams per thread, eight
-// accumulators) and 4 x 3 otherwise (12 accumulators + 3 weight registers, x
-// read as a memory operand of the FMA), so a W tile is widened ceil(M / 4)
-// times while it sits in L1.
+// AVX2 (16 registers): tiles of 4 x 4 for M <= 2 (four weight streams per
+// thread) and 4 x 3 otherwise (12 accumulators + 3 weights, x read as a memory
+// operand of the FMA). AVX-512 (32 registers): 4 x 4 and 8 x 3. A W tile thus
+// stays in L1 while the row tiles of x use it. Each tile prefetches the next
+// tile's rows into L2 as it goes.
 #include "model/bf16_gemm.h"
 
 #include <ATen/Parallel.h>

@@ -182,7 +182,9 @@ std::string ModelConfig::generation_config_json() const {
   return j.dump(2) + "\n";
 }
 
-std::vector<std::string> ModelConfig::preset_names() { return {"tiny", "small", "base", "qwen2.5-coder-0.5b"}; }
+std::vector<std::string> ModelConfig::preset_names() {
+  return {"tiny", "default", "small", "base", "qwen2.5-coder-0.5b"};
+}
 
 Result<ModelConfig> ModelConfig::preset(std::string_view name, std::string_view arch, int64_t vocab_size) {
   ModelConfig c;
@@ -203,6 +205,9 @@ Result<ModelConfig> ModelConfig::preset(std::string_view name, std::string_view 
     c.max_position_embeddings = context;
   };
   if (name == "tiny") shape(64, 176, 2, 4, 2, 512);
+  // The embedded default: about 3M parameters with an 8k vocabulary, sized so
+  // that a 2-core machine trains it on the embedded corpus in minutes.
+  else if (name == "default") shape(192, 512, 4, 6, 2, 1024);
   else if (name == "small") shape(256, 688, 6, 8, 4, 2048);
   else if (name == "base") shape(512, 1376, 8, 8, 4, 4096);
   else if (name == "qwen2.5-coder-0.5b") {

@@ -57,7 +57,7 @@ struct ModelConfig {
   // Number of parameters (embeddings counted once when tied).
   int64_t parameter_count() const;
 
-  // Named shapes: tiny (tests), small (the embedded default), base, and
+  // Named shapes: tiny (tests), default (the embedded default), small, base, and
   // qwen2.5-coder-0.5b (the real model's shape, random weights).
   static Result<ModelConfig> preset(std::string_view name, std::string_view arch, int64_t vocab_size);
   static std::vector<std::string> preset_names();

@@ -75,6 +75,9 @@ class Tokenizer {
   // SHA-256 (hex) of the canonical to_json(): identifies the tokenizer in shard headers.
   const std::string& content_hash() const;
 
+  // Copies share the immutable loaded pipeline (cheap).
+  Tokenizer(const Tokenizer&);
+  Tokenizer& operator=(const Tokenizer&);
   Tokenizer(Tokenizer&&) noexcept;
   Tokenizer& operator=(Tokenizer&&) noexcept;
   ~Tokenizer();

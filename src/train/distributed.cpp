@@ -1,5 +1,8 @@
 // DistributedContext: TCPStore rendezvous, ProcessGroupGloo (and NCCL when
 // built for CUDA), and the collectives the trainer uses.
+#ifndef USE_C10D_GLOO
+#error "compile the train module with -DUSE_C10D_GLOO (CMakeLists.txt does): ProcessGroupGloo.hpp is empty without it"
+#endif
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
@@ -25,15 +28,16 @@ std::string seconds_text(std::chrono::milliseconds t) {
   return buffer;
 }
 
-bool is_loopback(const std::string& host) {
-  return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
-}
+bool is_loopback(const std::string& host) { return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0; }
 
 c10d::ReduceOp to_c10d(ReduceOp op) {
   switch (op) {
-    case ReduceOp::kMax: return c10d::ReduceOp::MAX;
-    case ReduceOp::kMin: return c10d::ReduceOp::MIN;
-    default: return c10d::ReduceOp::SUM;  // kMean divides afterwards
+    case ReduceOp::kMax:
+      return c10d::ReduceOp::MAX;
+    case ReduceOp::kMin:
+      return c10d::ReduceOp::MIN;
+    default:
+      return c10d::ReduceOp::SUM;  // kMean divides afterwards
   }
 }
 
@@ -89,9 +93,9 @@ std::string exception_message(const std::exception& e) {
 Result<c10d::ProcessGroup*> DistributedContext::Impl::group_for(const c10::Device& device) {
   if (device.is_cpu()) return gloo.get();
   if (device.is_cuda() && nccl) return nccl.get();
-  return Status::unsupported("no process group for tensors on " + device.str() +
-                             (device.is_cuda() ? " (this build has no NCCL, or the context was made with device=cpu)"
-                                               : ""));
+  return Status::unsupported(
+      "no process group for tensors on " + device.str() +
+      (device.is_cuda() ? " (this build has no NCCL, or the context was made with device=cpu)" : ""));
 }
 
 Status DistributedContext::Impl::fail(std::string_view what, const std::exception& e) {
@@ -131,8 +135,9 @@ Result<std::unique_ptr<DistributedContext>> DistributedContext::create(const Dis
     return Status::invalid_argument("unknown distributed device '" + options.device + "' (cpu, cuda)");
 #ifndef FLYWHEEL_HAVE_NCCL
   if (options.device == "cuda" && env.world_size > 1)
-    return Status::unsupported("data parallelism on CUDA needs NCCL, and this build of libtorch has none "
-                               "(train on CPU with Gloo, or rebuild against a CUDA libtorch)");
+    return Status::unsupported(
+        "data parallelism on CUDA needs NCCL, and this build of libtorch has none "
+        "(train on CPU with Gloo, or rebuild against a CUDA libtorch)");
 #endif
   if (env.world_size <= 1) return std::unique_ptr<DistributedContext>(new DistributedContext(std::move(impl)));
 

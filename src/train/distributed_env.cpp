@@ -64,9 +64,8 @@ Status check_consistent(const DistributedEnv& env, std::string_view rank_var, st
     return Status::invalid_argument(std::string(rank_var) + "=" + std::to_string(env.rank) + " must be in [0, " +
                                     std::string(size_var) + "=" + std::to_string(env.world_size) + ")" + where);
   if (env.local_rank < 0 || env.local_rank >= env.world_size || env.local_rank > env.rank)
-    return Status::invalid_argument(std::string(local_var) + "=" + std::to_string(env.local_rank) +
-                                    " must be in [0, " + std::string(rank_var) + "=" + std::to_string(env.rank) +
-                                    "]" + where);
+    return Status::invalid_argument(std::string(local_var) + "=" + std::to_string(env.local_rank) + " must be in [0, " +
+                                    std::string(rank_var) + "=" + std::to_string(env.rank) + "]" + where);
   if (env.master_port < 1 || env.master_port > 65535)
     return Status::invalid_argument("MASTER_PORT=" + std::to_string(env.master_port) + " must be in [1, 65535]" +
                                     where);
@@ -124,7 +123,8 @@ Result<DistributedEnv> from_open_mpi(const Vars& vars) {
     FW_ASSIGN_OR_RETURN(local_size, vars.integer("OMPI_COMM_WORLD_LOCAL_SIZE", std::nullopt, "Open MPI"));
   }
   FW_RETURN_IF_ERROR(mpi_master(vars, env, local_size, "OMPI_COMM_WORLD_SIZE"));
-  FW_RETURN_IF_ERROR(check_consistent(env, "OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_LOCAL_RANK"));
+  FW_RETURN_IF_ERROR(
+      check_consistent(env, "OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_LOCAL_RANK"));
   return env;
 }
 
@@ -167,8 +167,9 @@ Result<DistributedEnv> from_slurm(const Vars& vars) {
                                                             : "SLURM_NODELIST";
     auto list = vars.get(list_var);
     if (!list)
-      return Status::invalid_argument("SLURM_PROCID is set but no node list (SLURM_STEP_NODELIST, SLURM_JOB_NODELIST) "
-                                      "is: set MASTER_ADDR to the host of rank 0");
+      return Status::invalid_argument(
+          "SLURM_PROCID is set but no node list (SLURM_STEP_NODELIST, SLURM_JOB_NODELIST) "
+          "is: set MASTER_ADDR to the host of rank 0");
     auto host = first_slurm_host(*list);
     if (!host.ok()) return host.status().with_context(list_var);
     env.master_addr = *host;
@@ -211,7 +212,8 @@ Result<std::vector<std::string>> expand_group(std::string_view group, bool first
       if (s.size() < lo_text.size()) s.insert(0, lo_text.size() - s.size(), '0');
       out.push_back(std::move(s));
       if (first_only) return out;
-      if (out.size() > (1u << 20)) return Status::out_of_range("host list group [" + std::string(group) + "] is too large");
+      if (out.size() > (1u << 20))
+        return Status::out_of_range("host list group [" + std::string(group) + "] is too large");
     }
     if (comma == std::string_view::npos) break;
     start = comma + 1;
@@ -272,8 +274,8 @@ Status expand_host(std::string_view host, bool first_only, size_t limit, std::ve
 
 std::string DistributedEnv::describe() const {
   return "rank " + std::to_string(rank) + " of " + std::to_string(world_size) + " (local " +
-         std::to_string(local_rank) + ", " + launcher + ", master " + master_addr + ":" +
-         std::to_string(master_port) + ")";
+         std::to_string(local_rank) + ", " + launcher + ", master " + master_addr + ":" + std::to_string(master_port) +
+         ")";
 }
 
 Result<std::vector<std::string>> expand_slurm_nodelist(std::string_view list, size_t limit) {

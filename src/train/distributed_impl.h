@@ -2,12 +2,12 @@
 // shared by distributed.cpp and gradient_sync.cpp. Includes libtorch.
 #pragma once
 
-#include <torch/csrc/distributed/c10d/ProcessGroup.hpp>
-#include <torch/csrc/distributed/c10d/Store.hpp>
 #include <torch/torch.h>
 
 #include <exception>
 #include <string>
+#include <torch/csrc/distributed/c10d/ProcessGroup.hpp>
+#include <torch/csrc/distributed/c10d/Store.hpp>
 
 #include "train/distributed.h"
 
@@ -16,7 +16,7 @@ namespace flywheel::train {
 struct DistributedContext::Impl {
   DistributedEnv env;
   DistributedOptions options;
-  c10::intrusive_ptr<c10d::Store> store;       // PrefixStore over the TCPStore
+  c10::intrusive_ptr<c10d::Store> store;        // PrefixStore over the TCPStore
   c10::intrusive_ptr<c10d::ProcessGroup> gloo;  // CPU tensors; null when world_size == 1
   c10::intrusive_ptr<c10d::ProcessGroup> nccl;  // CUDA tensors; null unless built with NCCL and asked for
   Status failure;                               // the first collective error: the group is unusable after it

@@ -7,16 +7,17 @@
 
 #include <chrono>
 #include <mutex>
+#include <unordered_set>
 
 #include "train/distributed_impl.h"
 
 namespace flywheel::train {
 
 struct Bucket {
-  std::vector<size_t> params;      // indices into State::params
-  std::vector<int64_t> offsets;    // of each parameter in `buffer`
-  torch::Tensor buffer;            // flat, on the parameters' device; fp32 for bf16/fp16 parameters
-  size_t pending = 0;              // gradients still to arrive this backward
+  std::vector<size_t> params;    // indices into State::params
+  std::vector<int64_t> offsets;  // of each parameter in `buffer`
+  torch::Tensor buffer;          // flat, on the parameters' device; fp32 for bf16/fp16 parameters
+  size_t pending = 0;            // gradients still to arrive this backward
   c10::intrusive_ptr<c10d::Work> work;
 };
 
@@ -110,8 +111,7 @@ void GradientSync::State::mark_ready(size_t index) {
 GradientSync::GradientSync(std::unique_ptr<State> state) : state_(std::move(state)) {}
 
 GradientSync::~GradientSync() {
-  for (size_t i = 0; i < state_->accumulators.size(); ++i)
-    state_->accumulators[i]->del_post_hook(state_->hook_keys[i]);
+  for (size_t i = 0; i < state_->accumulators.size(); ++i) state_->accumulators[i]->del_post_hook(state_->hook_keys[i]);
   // Pending collectives write into our buffers: let them finish first.
   for (auto& bucket : state_->buckets) {
     if (!bucket.work) continue;
@@ -129,8 +129,9 @@ Result<std::unique_ptr<GradientSync>> GradientSync::create(DistributedContext& c
   auto state = std::make_unique<State>();
   state->context = &context.impl();
   state->options = options;
+  std::unordered_set<const void*> seen;  // a tied weight listed twice is one parameter
   for (const auto& p : parameters) {
-    if (!p.defined() || !p.requires_grad()) continue;
+    if (!p.defined() || !p.requires_grad() || !seen.insert(p.unsafeGetTensorImpl()).second) continue;
     if (!p.is_leaf()) return Status::invalid_argument("GradientSync needs leaf parameters, got a computed tensor");
     if (p.is_sparse()) return Status::unsupported("GradientSync does not handle sparse parameters");
     state->params.push_back(p);
@@ -160,7 +161,8 @@ Result<std::unique_ptr<GradientSync>> GradientSync::create(DistributedContext& c
       bytes = 0;
     }
     Bucket& bucket = state->buckets.back();
-    bucket.offsets.push_back(bucket.params.empty() ? 0 : bucket.offsets.back() + state->params[bucket.params.back()].numel());
+    bucket.offsets.push_back(
+        bucket.params.empty() ? 0 : bucket.offsets.back() + state->params[bucket.params.back()].numel());
     bucket.params.push_back(i);
     state->bucket_of[i] = state->buckets.size() - 1;
     bytes += p_bytes;
@@ -173,19 +175,21 @@ Result<std::unique_ptr<GradientSync>> GradientSync::create(DistributedContext& c
   }
   state->stats.buckets = static_cast<int64_t>(state->buckets.size());
 
-  State* raw = state.get();
+  // Owned before the hooks exist, so that an error below removes them again.
+  std::unique_ptr<GradientSync> sync(new GradientSync(std::move(state)));
+  State* raw = sync->state_.get();
   for (size_t i = 0; i < n; ++i) {
-    auto accumulator = torch::autograd::impl::grad_accumulator(state->params[i]);
+    auto accumulator = torch::autograd::impl::grad_accumulator(raw->params[i]);
     if (!accumulator) return Status::internal("parameter " + std::to_string(i) + " has no gradient accumulator");
     uintptr_t key = accumulator->add_post_hook(std::make_unique<torch::autograd::utils::LambdaPostHook>(
         [raw, i](const torch::autograd::variable_list& outputs, const torch::autograd::variable_list&) {
           raw->mark_ready(i);
           return outputs;
         }));
-    state->accumulators.push_back(std::move(accumulator));
-    state->hook_keys.push_back(key);
+    raw->accumulators.push_back(std::move(accumulator));
+    raw->hook_keys.push_back(key);
   }
-  return std::unique_ptr<GradientSync>(new GradientSync(std::move(state)));
+  return sync;
 }
 
 void GradientSync::begin_backward(bool sync) {

@@ -43,7 +43,8 @@ class ForwardSignals {
   }
 
  private:
-  struct sigaction old_int_ {}, old_term_ {};
+  struct sigaction old_int_ {
+  }, old_term_{};
 };
 
 std::string describe_exit(int status) {
@@ -105,14 +106,14 @@ Status run_local_ranks(const std::vector<std::string>& argv, const LocalLaunchOp
   args.push_back(nullptr);
   const std::string exec_error = "cannot run " + argv[0] + "\n";
   for (int r = 0; r < n; ++r) {
-    const std::vector<std::string> set = {"RANK=" + std::to_string(r), "WORLD_SIZE=" + std::to_string(n),
+    const std::vector<std::string> set = {"RANK=" + std::to_string(r),       "WORLD_SIZE=" + std::to_string(n),
                                           "LOCAL_RANK=" + std::to_string(r), "LOCAL_WORLD_SIZE=" + std::to_string(n),
-                                          "MASTER_ADDR=127.0.0.1", "MASTER_PORT=" + std::to_string(port)};
+                                          "MASTER_ADDR=127.0.0.1",           "MASTER_PORT=" + std::to_string(port)};
     // The launcher may itself run under torchrun, MPI or Slurm: their
     // variables must not decide the ranks' places.
-    const std::vector<std::string> drop = {"RANK=", "WORLD_SIZE=", "LOCAL_RANK=", "LOCAL_WORLD_SIZE=",
-                                           "MASTER_ADDR=", "MASTER_PORT=", "OMPI_COMM_WORLD_", "PMI_RANK=",
-                                           "PMI_SIZE=", "SLURM_PROCID=", "TORCHELASTIC_"};
+    const std::vector<std::string> drop = {"RANK=",        "WORLD_SIZE=",   "LOCAL_RANK=",      "LOCAL_WORLD_SIZE=",
+                                           "MASTER_ADDR=", "MASTER_PORT=",  "OMPI_COMM_WORLD_", "PMI_RANK=",
+                                           "PMI_SIZE=",    "SLURM_PROCID=", "TORCHELASTIC_"};
     std::vector<std::string> env_storage = set;
     for (char** e = environ; *e; ++e) {
       std::string_view entry(*e);
@@ -185,7 +186,8 @@ Status run_local_ranks(const std::vector<std::string>& argv, const LocalLaunchOp
   std::string message = "rank " + std::to_string(first_failure) + " " + describe_exit(statuses[first_failure]);
   if (forwarded) message += " after the launcher forwarded signal " + std::to_string(forwarded);
   message += " (";
-  for (int r = 0; r < n; ++r) message += (r ? ", rank " : "rank ") + std::to_string(r) + ": " + describe_exit(statuses[r]);
+  for (int r = 0; r < n; ++r)
+    message += (r ? ", rank " : "rank ") + std::to_string(r) + ": " + describe_exit(statuses[r]);
   message += "); its error is in its log above";
   return Status(StatusCode::kUnavailable, message);
 }

@@ -70,6 +70,7 @@ struct TrainSummary {
   int64_t parameters = 0;
   std::filesystem::path checkpoint;       // the newest checkpoint written
   bool interrupted = false;               // stopped by a signal or max_seconds
+  bool main_rank = true;                  // false on data-parallel ranks other than 0 (they stay quiet)
 };
 
 Result<TrainSummary> run_training(const TrainOptions& options);

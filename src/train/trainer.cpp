@@ -14,6 +14,8 @@
 #include "model/transformer.h"
 #include "spdlog/spdlog.h"
 #include "train/adamw.h"
+#include "train/distributed.h"
+#include "train/gradient_sync.h"
 #include "train/flops.h"
 #include "train/lr_schedule.h"
 #include "train/run_dir.h"
@@ -178,10 +180,18 @@ Result<TrainSummary> run_training(const TrainOptions& o) {
   at::set_num_threads(threads);
   torch::manual_seed(o.seed);
 
+  // Data parallelism: rank and world size from torchrun, Slurm or Open MPI.
+  FW_ASSIGN_OR_RETURN(train::DistributedEnv env, train::detect_distributed_env());
+  FW_ASSIGN_OR_RETURN(std::unique_ptr<train::DistributedContext> dist, train::DistributedContext::create(env));
+  const bool main_rank = dist->is_main();
+  if (!main_rank) spdlog::set_level(spdlog::level::warn);  // rank 0 logs
+  if (dist->is_distributed()) spdlog::info("data parallel: {}", env.describe());
+
   train::RunDir run(o.out);
   std::error_code ec;
-  fs::create_directories(o.out / "checkpoints", ec);
+  if (main_rank) fs::create_directories(o.out / "checkpoints", ec);
   if (ec) return Status::io_error("cannot create the run directory " + o.out.string() + ": " + ec.message());
+  FW_RETURN_IF_ERROR(dist->barrier());
 
   // Resume from the newest complete checkpoint, or start fresh.
   FW_ASSIGN_OR_RETURN(std::optional<fs::path> resume_from, run.latest());
@@ -203,6 +213,10 @@ Result<TrainSummary> run_training(const TrainOptions& o) {
   model::CausalLmImpl& module = model.module();
   module.train();
   for (auto& p : module.parameters()) p.set_requires_grad(true);
+  // Every rank starts from rank 0's weights; gradients are averaged in buckets during backward.
+  FW_RETURN_IF_ERROR(dist->broadcast_module(module));
+  FW_ASSIGN_OR_RETURN(std::unique_ptr<train::GradientSync> sync,
+                      train::GradientSync::create(*dist, module.parameters()));
 
   std::vector<std::pair<std::string, torch::Tensor>> named;
   for (auto& p : module.named_parameters()) named.emplace_back(p.key(), p.value());
@@ -219,10 +233,13 @@ Result<TrainSummary> run_training(const TrainOptions& o) {
   lo.fim_rate = o.mode == "sft" ? 0 : o.fim_rate;
   lo.fim_spm_rate = o.fim_spm_rate;
   lo.repo_level = o.repo_level;
+  lo.rank = dist->rank();
+  lo.world_size = dist->world_size();
   FW_ASSIGN_OR_RETURN(DataLoader loader, DataLoader::open(lo, tokenizer));
 
   TrainSummary summary;
   summary.parameters = config.parameter_count();
+  summary.main_rank = main_rank;
   int64_t step = 0;
   if (resume_from) {
     FW_ASSIGN_OR_RETURN(std::string state_text, read_file(*resume_from / "trainer_state.json"));
@@ -233,7 +250,7 @@ Result<TrainSummary> run_training(const TrainOptions& o) {
     FW_ASSIGN_OR_RETURN(auto optimizer_state, model::load_tensors(*resume_from / "optimizer.safetensors"));
     FW_RETURN_IF_ERROR(optimizer.load_state(optimizer_state, state.value("optimizer_steps", step)));
     FW_RETURN_IF_ERROR(loader.restore(state["loader"]));
-    FW_RETURN_IF_ERROR(run.truncate_metrics(step));
+    if (main_rank) FW_RETURN_IF_ERROR(run.truncate_metrics(step));
     summary.start_step = step;
     spdlog::info("resuming {} at step {}", resume_from->string(), step);
   }
@@ -242,8 +259,14 @@ Result<TrainSummary> run_training(const TrainOptions& o) {
   summary.sgemm_peak_flops = train::measure_sgemm_peak();
   const std::string lineage_extra = o.lineage_json;
 
+  // Rank 0 writes checkpoints (the loader state saved is its own: each
+  // rank's position follows from the same step count and seed).
   auto save = [&](int64_t at_step, double last_loss) -> Status {
     fs::path dir = run.checkpoint_path(at_step);
+    if (!main_rank) {
+      summary.checkpoint = dir;
+      return dist->barrier();
+    }
     json lineage = {{"parent", o.mode == "pretrain" ? json(nullptr) : json(o.init.string())},
                     {"datasets", json::array({o.mode == "sft" ? o.sft_data.string() : o.data.string()})},
                     {"recipe", options_json(o)},
@@ -261,11 +284,12 @@ Result<TrainSummary> run_training(const TrainOptions& o) {
     }));
     FW_RETURN_IF_ERROR(run.set_latest(dir));
     summary.checkpoint = dir;
-    return run.prune(o.keep);
+    FW_RETURN_IF_ERROR(run.prune(o.keep));
+    return dist->barrier();
   };
 
   StopSignals signals;
-  ProgressBar progress("train", static_cast<uint64_t>(o.steps), "steps");
+  ProgressBar progress("train", main_rank ? static_cast<uint64_t>(o.steps) : 0, "steps");
   progress.set(static_cast<uint64_t>(step));
   const auto started = std::chrono::steady_clock::now();
   double window_seconds = 0;
@@ -283,9 +307,15 @@ Result<TrainSummary> run_training(const TrainOptions& o) {
       FW_ASSIGN_OR_RETURN(std::optional<TokenBatch> batch, loader.next());
       if (!batch) return Status::internal("the training loader ended (it should loop)");
       BatchLoss l = batch_loss(module, *batch);
+      sync->begin_backward(/*sync=*/micro == o.grad_accum - 1);
       (l.mean / static_cast<double>(o.grad_accum)).backward();
       loss_value += l.mean.item<double>() / static_cast<double>(o.grad_accum);
       tokens += batch->batch_size * batch->seq_len;
+    }
+    FW_RETURN_IF_ERROR(sync->finish_backward());
+    if (dist->is_distributed()) {
+      FW_ASSIGN_OR_RETURN(loss_value, dist->all_reduce_scalar(loss_value, train::ReduceOp::kMean));
+      tokens *= dist->world_size();
     }
     if (!std::isfinite(loss_value))
       return Status::internal("the loss diverged (" + std::to_string(loss_value) + ") at step " +
@@ -305,7 +335,7 @@ Result<TrainSummary> run_training(const TrainOptions& o) {
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - step_start).count();
     window_seconds += seconds;
     window_tokens += tokens;
-    if (step % o.log_every == 0 || step == o.steps) {
+    if (main_rank && (step % o.log_every == 0 || step == o.steps)) {
       const double tps = window_tokens / std::max(window_seconds, 1e-9);
       const double mfu = tps * flops_per_token / std::max(summary.sgemm_peak_flops, 1.0);
       summary.tokens_per_second = tps;
@@ -327,7 +357,7 @@ Result<TrainSummary> run_training(const TrainOptions& o) {
       FW_ASSIGN_OR_RETURN(Validation v, validate(module, o, tokenizer));
       summary.valid_loss = v.loss;
       summary.valid_bits_per_byte = v.bits_per_byte;
-      FW_RETURN_IF_ERROR(run.append_metrics(
+      if (main_rank) FW_RETURN_IF_ERROR(run.append_metrics(
           json({{"step", step}, {"valid_loss", v.loss}, {"valid_bits_per_byte", v.bits_per_byte}, {"valid_tokens", v.tokens}})
               .dump()));
       spdlog::info("step {} validation loss {:.4f}, {:.3f} bits per byte", step, v.loss, v.bits_per_byte);
@@ -335,7 +365,11 @@ Result<TrainSummary> run_training(const TrainOptions& o) {
     const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     const bool out_of_time = o.max_seconds > 0 && elapsed >= o.max_seconds;
     const bool stop_requested = o.stop_at_step > 0 && step >= o.stop_at_step && step < o.steps;
-    const bool stop = signals.received() != 0 || out_of_time || stop_requested;
+    bool stop = signals.received() != 0 || out_of_time || stop_requested;
+    if (dist->is_distributed()) {  // all ranks stop at the same step
+      FW_ASSIGN_OR_RETURN(double any, dist->all_reduce_scalar(stop ? 1.0 : 0.0, train::ReduceOp::kMax));
+      stop = any > 0;
+    }
     if ((o.save_every > 0 && step % o.save_every == 0) || step == o.steps || stop) {
       FW_RETURN_IF_ERROR(save(step, loss_value));
       saved_at_end = step == o.steps || stop;

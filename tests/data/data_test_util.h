@@ -74,8 +74,9 @@ inline Tokenizer test_tokenizer(bool with_fim = true) {
 inline std::string python_file(int seed, int lines = 40) {
   std::string out = "# module " + std::to_string(seed) + "\nimport os\n\n";
   for (int i = 0; i < lines; ++i) {
-    out += "def function_" + std::to_string(seed) + "_" + std::to_string(i) + "(value, count=" +
-           std::to_string(i * 7 + seed) + "):\n    return value * count + " + std::to_string(seed * 31 + i) + "\n";
+    out += "def function_" + std::to_string(seed) + "_" + std::to_string(i) +
+           "(value, count=" + std::to_string(i * 7 + seed) + "):\n    return value * count + " +
+           std::to_string(seed * 31 + i) + "\n";
   }
   return out;
 }

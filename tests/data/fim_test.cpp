@@ -43,8 +43,8 @@ TEST_F(Fim, LayoutsMatchThePromptFormat) {
 }
 
 TEST_F(Fim, ApplyKeepsLengthAndSplitsAtCharacters) {
-  const std::string text = "# Grüße, 世界 ✓\ndef greet(name):\n    return 'héllo ' + name  # ünïcödé\n" +
-                           std::string(200, ' ') + "x = 1\n";
+  const std::string text =
+      "# Grüße, 世界 ✓\ndef greet(name):\n    return 'héllo ' + name  # ünïcödé\n" + std::string(200, ' ') + "x = 1\n";
   const std::vector<TokenId> piece = tokenizer_.encode(text);
   const TokenId pre = id("<|fim_prefix|>"), suf = id("<|fim_suffix|>"), mid = id("<|fim_middle|>");
   int applied = 0, psm = 0;
@@ -72,7 +72,8 @@ TEST_F(Fim, ApplyKeepsLengthAndSplitsAtCharacters) {
     std::vector<TokenId> expected;
     if (c.layout == FimLayout::kPsm) {
       ++psm;
-      expected = cat({{pre}, enc(p), {suf}, s_ids, std::vector<TokenId>(c.pad_tokens, id("<|fim_pad|>")), {mid}, enc(m)});
+      expected =
+          cat({{pre}, enc(p), {suf}, s_ids, std::vector<TokenId>(c.pad_tokens, id("<|fim_pad|>")), {mid}, enc(m)});
     } else {
       expected = cat({{pre, suf}, s_ids, std::vector<TokenId>(c.pad_tokens, id("<|fim_pad|>")), {mid}, enc(p), enc(m)});
     }

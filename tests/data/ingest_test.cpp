@@ -135,7 +135,7 @@ TEST(Ingest, DirectoryWithEveryFilter) {
   o.filter.max_file_bytes = 20000;
   auto stats = ingest_corpus(o, tokenizer);
   ASSERT_TRUE(stats.ok()) << stats.status().to_string();
-  EXPECT_EQ(stats->documents, 4u);  // a.py, pkg/b.py, tools/run, doc/README.md
+  EXPECT_EQ(stats->documents, 4u);            // a.py, pkg/b.py, tools/run, doc/README.md
   EXPECT_EQ(stats->skipped["vendored"], 3u);  // node_modules, third_party, .git (folders)
   EXPECT_EQ(stats->skipped["binary"], 2u);    // image.png by name, nul.py by content
   EXPECT_EQ(stats->skipped["too_large"], 1u);

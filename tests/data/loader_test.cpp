@@ -312,7 +312,8 @@ TEST_F(Loader, FimMarkersAndPadsInBatches) {
   valid.fim_on_valid = true;
   DataLoader with_fim = open(valid);
   int64_t fim = 0;
-  for (const TokenBatch& b : take(with_fim, 3)) fim += std::count(b.tokens.begin(), b.tokens.end(), id("<|fim_prefix|>"));
+  for (const TokenBatch& b : take(with_fim, 3))
+    fim += std::count(b.tokens.begin(), b.tokens.end(), id("<|fim_prefix|>"));
   EXPECT_GT(fim, 0);
 }
 
@@ -336,7 +337,8 @@ TEST_F(Loader, SftMasksCompletionsOnly) {
              "{\"prompt\": \"Q: 1+1?\\nA:\", \"completion\": \" 2\"}\n"
              "\n"
              "{\"prompt\": \"Say hi\", \"completion\": \" hi there\", \"extra\": 1}\n"
-             "{\"prompt\": \"" + std::string(100, 'p') + "\", \"completion\": \" long\"}\n");
+             "{\"prompt\": \"" +
+                 std::string(100, 'p') + "\", \"completion\": \" long\"}\n");
   LoaderOptions o;
   o.sft_jsonl = jsonl;
   o.seq_len = 24;
@@ -365,7 +367,8 @@ TEST_F(Loader, SftMasksCompletionsOnly) {
       ASSERT_FALSE(counted.empty());
       EXPECT_EQ(counted.back(), eot);
       const std::string completion = tokenizer_->decode(std::vector<TokenId>(counted.begin(), counted.end() - 1));
-      const std::string prompt = tokenizer_->decode(std::vector<TokenId>(tokens.begin(), tokens.end() - counted.size()));
+      const std::string prompt =
+          tokenizer_->decode(std::vector<TokenId>(tokens.begin(), tokens.end() - counted.size()));
       if (completion == " long") {
         EXPECT_EQ(prompt.find_first_not_of('p'), prompt.find(" long"));  // the prompt lost its start
       } else {

@@ -130,8 +130,8 @@ int run_train(const std::string& out, const std::map<std::string, std::string>& 
   const std::string optimizer_name = options.count("optimizer") ? options.at("optimizer") : "sgd";
   std::unique_ptr<torch::optim::Optimizer> optimizer;
   if (optimizer_name == "adamw")
-    optimizer = std::make_unique<torch::optim::AdamW>(model->parameters(),
-                                                      torch::optim::AdamWOptions(1e-3).weight_decay(0.1));
+    optimizer =
+        std::make_unique<torch::optim::AdamW>(model->parameters(), torch::optim::AdamWOptions(1e-3).weight_decay(0.1));
   else
     optimizer = std::make_unique<torch::optim::SGD>(model->parameters(), torch::optim::SGDOptions(0.1).momentum(0.9));
 
@@ -169,10 +169,11 @@ int run_train(const std::string& out, const std::map<std::string, std::string>& 
   file.close();
   if (!file) return fail("write", Status::io_error("cannot write " + out));
   const auto& stats = (*sync)->stats();
-  std::printf("{\"rank\": %d, \"world\": %d, \"launcher\": \"%s\", \"buckets\": %lld, "
-              "\"launched_during_backward\": %lld, \"losses\": [%s]}\n",
-              rank, world, context->env().launcher.c_str(), (long long)stats.buckets,
-              (long long)stats.launched_during_backward, losses.c_str());
+  std::printf(
+      "{\"rank\": %d, \"world\": %d, \"launcher\": \"%s\", \"buckets\": %lld, "
+      "\"launched_during_backward\": %lld, \"losses\": [%s]}\n",
+      rank, world, context->env().launcher.c_str(), (long long)stats.buckets, (long long)stats.launched_during_backward,
+      losses.c_str());
   return 0;
 }
 

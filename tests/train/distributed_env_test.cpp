@@ -61,7 +61,8 @@ TEST(DistributedEnv, Torchrun) {
 TEST(DistributedEnv, TorchrunErrors) {
   expect_error({{"RANK", "0"}}, "WORLD_SIZE is not set");
   expect_error({{"WORLD_SIZE", "2"}}, "RANK is not set");
-  expect_error({{"RANK", "2"}, {"WORLD_SIZE", "2"}, {"MASTER_ADDR", "h"}, {"MASTER_PORT", "1"}}, "RANK=2 must be in [0, WORLD_SIZE=2)");
+  expect_error({{"RANK", "2"}, {"WORLD_SIZE", "2"}, {"MASTER_ADDR", "h"}, {"MASTER_PORT", "1"}},
+               "RANK=2 must be in [0, WORLD_SIZE=2)");
   expect_error({{"RANK", "-1"}, {"WORLD_SIZE", "2"}, {"MASTER_ADDR", "h"}, {"MASTER_PORT", "1"}}, "RANK=-1");
   expect_error({{"RANK", "0"}, {"WORLD_SIZE", "0"}}, "WORLD_SIZE=0 must be at least 1");
   expect_error({{"RANK", "one"}, {"WORLD_SIZE", "2"}}, "RANK='one' is not an integer");

@@ -17,10 +17,10 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
-#include <functional>
-#include <memory>
 #include <fstream>
+#include <functional>
 #include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
@@ -37,10 +37,22 @@ using Clock = std::chrono::steady_clock;
 const char* kWorker = FLYWHEEL_DIST_WORKER;
 
 // Launcher variables of whatever runs these tests must not leak into ranks.
-const char* kLauncherVars[] = {"RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT",
-                               "TORCHELASTIC_USE_AGENT_STORE", "OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE",
-                               "OMPI_COMM_WORLD_LOCAL_RANK", "OMPI_COMM_WORLD_LOCAL_SIZE", "PMI_RANK", "PMI_SIZE",
-                               "SLURM_PROCID", "SLURM_NTASKS", "SLURM_STEP_NUM_TASKS", "SLURM_LOCALID",
+const char* kLauncherVars[] = {"RANK",
+                               "WORLD_SIZE",
+                               "LOCAL_RANK",
+                               "MASTER_ADDR",
+                               "MASTER_PORT",
+                               "TORCHELASTIC_USE_AGENT_STORE",
+                               "OMPI_COMM_WORLD_RANK",
+                               "OMPI_COMM_WORLD_SIZE",
+                               "OMPI_COMM_WORLD_LOCAL_RANK",
+                               "OMPI_COMM_WORLD_LOCAL_SIZE",
+                               "PMI_RANK",
+                               "PMI_SIZE",
+                               "SLURM_PROCID",
+                               "SLURM_NTASKS",
+                               "SLURM_STEP_NUM_TASKS",
+                               "SLURM_LOCALID",
                                "GLOO_SOCKET_IFNAME"};
 
 int free_port() {
@@ -122,9 +134,8 @@ int wait_for(Process& p, std::chrono::duration<double> limit) {
 class Distributed : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("flywheel_dist_" + std::to_string(getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    dir_ = fs::temp_directory_path() / ("flywheel_dist_" + std::to_string(getpid()) + "_" +
+                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(dir_);
     fs::create_directories(dir_);
   }
@@ -255,8 +266,9 @@ TEST_F(Distributed, TwoRanksMatchOneProcessSgd) {
 TEST_F(Distributed, TwoRanksWithAccumulationMatchOneProcess) {
   // 2 ranks x 2 micro-batches of 2 sequences against 8 sequences at once;
   // only the last micro-step's backward synchronizes.
-  auto summary = check_equivalence({"steps=4", "optimizer=sgd", "accum=2", "bucket_bytes=100000"},
-                                   [&](const auto& args) { return launch(2, args); }, 1e-6);
+  auto summary = check_equivalence(
+      {"steps=4", "optimizer=sgd", "accum=2", "bucket_bytes=100000"}, [&](const auto& args) { return launch(2, args); },
+      1e-6);
   EXPECT_EQ(summary.value("launched_during_backward", -1), summary.value("buckets", 0));
 }
 
@@ -264,8 +276,9 @@ TEST_F(Distributed, TwoRanksMatchOneProcessAdamW) {
   // Bit-identical to one process accumulating the two slices; against the
   // whole batch at once, Adam's first step (g / (|g| + eps)) turns rounding
   // in gradients near eps into ~1e-6 (1.4e-6 here, constant over steps).
-  check_equivalence({"steps=4", "optimizer=adamw"}, [&](const auto& args) { return launch(2, args); }, 1e-5,
-                    /*bitwise=*/true);
+  check_equivalence(
+      {"steps=4", "optimizer=adamw"}, [&](const auto& args) { return launch(2, args); }, 1e-5,
+      /*bitwise=*/true);
 }
 
 TEST_F(Distributed, WithoutOverlapTheResultIsTheSame) {
@@ -313,10 +326,10 @@ TEST_F(Distributed, HungRankMakesTheOthersFailAtTheTimeout) {
 
 TEST_F(Distributed, MissingRankFailsTheRendezvous) {
   const int port = free_port();
-  Process rank0 = spawn({kWorker, "rendezvous", "timeout_ms=1500"},
-                        {{"RANK", "0"}, {"WORLD_SIZE", "2"}, {"MASTER_ADDR", "127.0.0.1"},
-                         {"MASTER_PORT", std::to_string(port)}},
-                        dir_ / "rank0");
+  Process rank0 =
+      spawn({kWorker, "rendezvous", "timeout_ms=1500"},
+            {{"RANK", "0"}, {"WORLD_SIZE", "2"}, {"MASTER_ADDR", "127.0.0.1"}, {"MASTER_PORT", std::to_string(port)}},
+            dir_ / "rank0");
   running_.push_back(rank0);
   const int code = wait_for(rank0, std::chrono::seconds(20));
   const std::string err = rank0.stderr_text();
@@ -329,15 +342,26 @@ bool has_program(const std::string& command) { return std::system((command + " >
 TEST_F(Distributed, ThroughMpirun) {
   if (!has_program("command -v mpirun")) GTEST_SKIP() << "no mpirun";
   const int port = free_port();
-  auto summary = check_equivalence({"steps=3", "optimizer=sgd"}, [&](const std::vector<std::string>& args) {
-    std::vector<std::string> argv{"mpirun", "--allow-run-as-root", "--oversubscribe", "--bind-to", "none",
-                                  "-np", "2", "-x", "MASTER_PORT=" + std::to_string(port), kWorker};
-    argv.insert(argv.end(), args.begin(), args.end());
-    // Rank 1's output comes through mpirun too; one process stands for both.
-    Process p = spawn(argv, {}, dir_ / "mpirun");
-    running_.push_back(p);
-    return std::vector<Process>{p};
-  }, 1e-6, true);
+  auto summary = check_equivalence(
+      {"steps=3", "optimizer=sgd"},
+      [&](const std::vector<std::string>& args) {
+        std::vector<std::string> argv{"mpirun",
+                                      "--allow-run-as-root",
+                                      "--oversubscribe",
+                                      "--bind-to",
+                                      "none",
+                                      "-np",
+                                      "2",
+                                      "-x",
+                                      "MASTER_PORT=" + std::to_string(port),
+                                      kWorker};
+        argv.insert(argv.end(), args.begin(), args.end());
+        // Rank 1's output comes through mpirun too; one process stands for both.
+        Process p = spawn(argv, {}, dir_ / "mpirun");
+        running_.push_back(p);
+        return std::vector<Process>{p};
+      },
+      1e-6, true);
   EXPECT_EQ(summary.value("launcher", ""), "mpi");
 }
 
@@ -345,19 +369,36 @@ TEST_F(Distributed, ThroughTorchrun) {
   if (!has_program("/usr/bin/python3 -m torch.distributed.run --help"))
     GTEST_SKIP() << "no /usr/bin/python3 -m torch.distributed.run";
   const int port = free_port();
-  auto summary = check_equivalence({"steps=3", "optimizer=sgd"}, [&](const std::vector<std::string>& args) {
-    // --redirects/--tee: their default "0" breaks torch 1.13's launcher on
-    // Python 3.11 (Std.from_str finds no member for 0 and returns None).
-    std::vector<std::string> argv{"/usr/bin/python3", "-m", "torch.distributed.run", "--nproc_per_node", "2",
-                                  "--master_addr", "127.0.0.1", "--master_port", std::to_string(port),
-                                  "--redirects", "1", "--tee", "1", "--log_dir", (dir_ / "torchrun_logs").string(),
-                                  "--monitor_interval", "0.2",
-                                  "--no_python", kWorker};
-    argv.insert(argv.end(), args.begin(), args.end());
-    Process p = spawn(argv, {{"OMP_NUM_THREADS", "1"}}, dir_ / "torchrun");
-    running_.push_back(p);
-    return std::vector<Process>{p};
-  }, 1e-6, true);
+  auto summary = check_equivalence(
+      {"steps=3", "optimizer=sgd"},
+      [&](const std::vector<std::string>& args) {
+        // --redirects/--tee: their default "0" breaks torch 1.13's launcher on
+        // Python 3.11 (Std.from_str finds no member for 0 and returns None).
+        std::vector<std::string> argv{"/usr/bin/python3",
+                                      "-m",
+                                      "torch.distributed.run",
+                                      "--nproc_per_node",
+                                      "2",
+                                      "--master_addr",
+                                      "127.0.0.1",
+                                      "--master_port",
+                                      std::to_string(port),
+                                      "--redirects",
+                                      "1",
+                                      "--tee",
+                                      "1",
+                                      "--log_dir",
+                                      (dir_ / "torchrun_logs").string(),
+                                      "--monitor_interval",
+                                      "0.2",
+                                      "--no_python",
+                                      kWorker};
+        argv.insert(argv.end(), args.begin(), args.end());
+        Process p = spawn(argv, {{"OMP_NUM_THREADS", "1"}}, dir_ / "torchrun");
+        running_.push_back(p);
+        return std::vector<Process>{p};
+      },
+      1e-6, true);
   EXPECT_EQ(summary.value("launcher", ""), "torchrun");
 }
 
