@@ -352,7 +352,16 @@ Result<TrainSummary> run_training(const TrainOptions& o) {
       window_seconds = 0;
       window_tokens = 0;
     }
-    const bool eval_now = (o.eval_every > 0 && step % o.eval_every == 0) || step == o.steps;
+    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    const bool out_of_time = o.max_seconds > 0 && elapsed >= o.max_seconds;
+    const bool stop_requested = o.stop_at_step > 0 && step >= o.stop_at_step && step < o.steps;
+    bool stop = signals.received() != 0 || out_of_time || stop_requested;
+    if (dist->is_distributed()) {  // all ranks stop at the same step
+      FW_ASSIGN_OR_RETURN(double any, dist->all_reduce_scalar(stop ? 1.0 : 0.0, train::ReduceOp::kMax));
+      stop = any > 0;
+    }
+    // A run that stops early is validated too, so its last checkpoint has a score.
+    const bool eval_now = (o.eval_every > 0 && step % o.eval_every == 0) || step == o.steps || stop;
     if (eval_now && o.mode != "sft") {
       FW_ASSIGN_OR_RETURN(Validation v, validate(module, o, tokenizer));
       summary.valid_loss = v.loss;
@@ -361,14 +370,6 @@ Result<TrainSummary> run_training(const TrainOptions& o) {
           json({{"step", step}, {"valid_loss", v.loss}, {"valid_bits_per_byte", v.bits_per_byte}, {"valid_tokens", v.tokens}})
               .dump()));
       spdlog::info("step {} validation loss {:.4f}, {:.3f} bits per byte", step, v.loss, v.bits_per_byte);
-    }
-    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-    const bool out_of_time = o.max_seconds > 0 && elapsed >= o.max_seconds;
-    const bool stop_requested = o.stop_at_step > 0 && step >= o.stop_at_step && step < o.steps;
-    bool stop = signals.received() != 0 || out_of_time || stop_requested;
-    if (dist->is_distributed()) {  // all ranks stop at the same step
-      FW_ASSIGN_OR_RETURN(double any, dist->all_reduce_scalar(stop ? 1.0 : 0.0, train::ReduceOp::kMax));
-      stop = any > 0;
     }
     if ((o.save_every > 0 && step % o.save_every == 0) || step == o.steps || stop) {
       FW_RETURN_IF_ERROR(save(step, loss_value));
