@@ -13,7 +13,8 @@
 // tokens/s = B * T * steps / seconds. On a loaded 2-core machine a 20M step of
 // 8 x 256 takes tens of seconds, hence so few steps.
 // MFU = tokens/s * train::training_flops_per_token(config, T) / the fp32 sgemm
-// peak measured here by train::measure_sgemm_peak() at the same thread count.
+// peak measured here by train::measure_sgemm_peak() at the same thread count
+// (the best of several probes over the run: see probe_peak).
 // PyTorch: the model is saved with Model::save to --work-dir and
 // bench/train_reference.py (llama_reference.py's math over the checkpoint's
 // tensors as trainable leaves, torch.optim.AdamW, the same clip) is run on it
@@ -24,6 +25,12 @@
 // GradientSync (bucketed all-reduce overlapped with backward) reports the time
 // finish_backward waited for communication; the share is that wait over the
 // step time, summed over the timed steps, on rank 0.
+//
+// Threads: default all cores. On a 2-core machine shared with other work,
+// --threads 2 ran ~3x slower than --threads 1 for both flywheel and PyTorch
+// (OpenMP workers waiting on a descheduled peer: clip+AdamW of 3M parameters
+// took 1.5 s instead of 0.02 s), so compare figures at the same --threads and
+// report the load average (printed) with them.
 //
 // usage: bench_train [--json] [--threads N] [--quick] [--steps N] [--warmup N]
 //                    [--batch 8] [--seq 256] [--work-dir DIR] [--no-torch] [--no-ranks]
@@ -147,6 +154,7 @@ struct Trainer {
   std::vector<torch::Tensor> params;
   flywheel::train::AdamW optimizer;
   int64_t B, T, V;
+  double forward_s = 0, backward_s = 0, optimizer_s = 0;  // summed over steps
 
   static std::vector<std::pair<std::string, torch::Tensor>> named(flywheel::model::CausalLmImpl& m) {
     m.train();
@@ -162,19 +170,26 @@ struct Trainer {
 
   // forward + backward (between the sync hooks when given) + clip + AdamW.
   double step(flywheel::train::GradientSync* sync) {
+    const double t0 = now_seconds();
     torch::Tensor tokens = torch::randint(0, V, {B, T + 1}, torch::kInt64);
     torch::Tensor inputs = tokens.narrow(1, 0, T), targets = tokens.narrow(1, 1, T);
     torch::Tensor logits = module.forward(inputs);
     torch::Tensor loss = torch::nn::functional::cross_entropy(logits.reshape({B * T, V}), targets.reshape({B * T}));
+    const double t1 = now_seconds();
     if (sync) sync->begin_backward(/*sync=*/true);
     loss.backward();
     if (sync) {
       auto st = sync->finish_backward();
       if (!st.ok()) fail("gradient sync", st);
     }
+    const double t2 = now_seconds();
     torch::nn::utils::clip_grad_norm_(params, 1.0);
     optimizer.step(1e-3);
     for (auto& p : params) p.mutable_grad() = torch::Tensor();
+    const double t3 = now_seconds();
+    forward_s += t1 - t0;
+    backward_s += t2 - t1;
+    optimizer_s += t3 - t2;
     return loss.item<double>();
   }
 };
@@ -207,7 +222,17 @@ Json run_pytorch(const Options& o, const fs::path& dir, int steps, int warmup) {
   }
 }
 
-Json bench_model(const Options& o, const std::string& name, double peak) {
+// The fp32 sgemm peak: the best of train::measure_sgemm_peak() over the run.
+// One probe lasts ~0.2 s, so on a machine shared with other work a single one
+// can land in a busy moment; the bench probes before each model and at the end.
+double g_peak = 0;
+double probe_peak() {
+  g_peak = std::max(g_peak, flywheel::train::measure_sgemm_peak());
+  return g_peak;
+}
+
+Json bench_model(const Options& o, const std::string& name) {
+  probe_peak();
   const ModelConfig config = model_config(name);
   const int steps = o.steps > 0 ? o.steps : (name == "20m" ? 2 : (o.quick ? 2 : 4));
   const int warmup = o.warmup > 0 ? o.warmup : 1;
@@ -219,9 +244,11 @@ Json bench_model(const Options& o, const std::string& name, double peak) {
   Trainer trainer(model.module(), o.batch, o.seq, config.vocab_size);
   double loss = 0;
   for (int i = 0; i < warmup; ++i) loss = trainer.step(nullptr);
+  trainer.forward_s = trainer.backward_s = trainer.optimizer_s = 0;
   const double start = now_seconds();
   for (int i = 0; i < steps; ++i) loss = trainer.step(nullptr);
   const double seconds = now_seconds() - start;
+  const double peak = probe_peak();
   const double tps = static_cast<double>(o.batch * o.seq * steps) / seconds;
   const double flops_per_token = flywheel::train::training_flops_per_token(config, o.seq);
   Json r = {{"model", name},
@@ -237,7 +264,10 @@ Json bench_model(const Options& o, const std::string& name, double peak) {
             {"seconds_per_step", seconds / steps},
             {"tokens_per_s", tps},
             {"flops_per_token", flops_per_token},
-            {"mfu", tps * flops_per_token / peak},
+            {"phase_seconds_per_step",
+             {{"forward_loss", trainer.forward_s / steps},
+              {"backward", trainer.backward_s / steps},
+              {"clip_adamw", trainer.optimizer_s / steps}}},
             {"last_loss", loss}};
   if (o.torch) {
     const fs::path dir = o.work_dir / ("model-" + name);
@@ -247,10 +277,10 @@ Json bench_model(const Options& o, const std::string& name, double peak) {
     Json ref = run_pytorch(o, dir, steps, warmup);
     if (!ref.is_null()) {
       r["torch_tokens_per_s"] = ref["tokens_per_s"];
-      r["torch_mfu"] = ref["tokens_per_s"].get<double>() * flops_per_token / peak;
       r["ratio_vs_torch"] = tps / ref["tokens_per_s"].get<double>();
       r["torch_parameters"] = ref["parameters"];
       r["torch_version"] = ref["torch_version"];
+      r["torch_phase_seconds_per_step"] = ref["phase_seconds_per_step"];
     }
   }
   return r;
@@ -395,13 +425,23 @@ int main(int argc, char** argv) {
   torch::manual_seed(0);
 
   Json report = {{"threads", o.threads}, {"batch", o.batch}, {"seq", o.seq}, {"load_average_before", load_average()}};
-  const double peak = flywheel::train::measure_sgemm_peak();
-  report["sgemm_peak_gflops"] = peak / 1e9;
-  if (!o.json) std::cerr << "bench_train: sgemm peak " << peak / 1e9 << " GFLOP/s at " << o.threads << " threads\n";
+  const double first_peak = probe_peak();
+  report["sgemm_peak_first_probe_gflops"] = first_peak / 1e9;
+  if (!o.json)
+    std::cerr << "bench_train: sgemm peak " << first_peak / 1e9 << " GFLOP/s at " << o.threads << " threads\n";
 
   Json models = Json::array();
-  models.push_back(bench_model(o, "default", peak));
-  if (!o.quick) models.push_back(bench_model(o, "20m", peak));
+  models.push_back(bench_model(o, "default"));
+  if (!o.quick) models.push_back(bench_model(o, "20m"));
+  // MFU against the best peak seen over the whole run (probes between models
+  // and after the PyTorch runs).
+  const double peak = probe_peak();
+  report["sgemm_peak_gflops"] = peak / 1e9;
+  for (Json& m : models) {
+    m["mfu"] = m["tokens_per_s"].get<double>() * m["flops_per_token"].get<double>() / peak;
+    if (m.contains("torch_tokens_per_s"))
+      m["torch_mfu"] = m["torch_tokens_per_s"].get<double>() * m["flops_per_token"].get<double>() / peak;
+  }
   report["models"] = models;
   if (o.ranks) report["two_ranks"] = bench_ranks(o);
   report["load_average_after"] = load_average();
@@ -428,6 +468,20 @@ int main(int argc, char** argv) {
                   has_torch ? std::to_string(100 * m["torch_mfu"].get<double>()).substr(0, 4).c_str() : "-",
                   has_torch ? std::to_string(m["ratio_vs_torch"].get<double>()).substr(0, 4).c_str() : "-");
     std::cout << line;
+  }
+  for (const Json& m : models) {
+    const Json& f = m["phase_seconds_per_step"];
+    std::snprintf(line, sizeof line, "%-8s s/step flywheel: forward+loss %.2f, backward %.2f, clip+AdamW %.2f",
+                  m["model"].get<std::string>().c_str(), f["forward_loss"].get<double>(), f["backward"].get<double>(),
+                  f["clip_adamw"].get<double>());
+    std::cout << line;
+    if (m.contains("torch_phase_seconds_per_step")) {
+      const Json& t = m["torch_phase_seconds_per_step"];
+      std::snprintf(line, sizeof line, " | PyTorch: %.2f, %.2f, %.2f", t["forward_loss"].get<double>(),
+                    t["backward"].get<double>(), t["clip_adamw"].get<double>());
+      std::cout << line;
+    }
+    std::cout << "\n";
   }
   std::cout << "goals: >= 1.2x PyTorch tokens/s; MFU >= 50% of sgemm peak for the 20M model\n";
   if (report.contains("two_ranks") && !report["two_ranks"].is_null()) {

@@ -56,21 +56,31 @@ def main():
     all_params = list(params.values())
     B, T, V = a.batch, a.seq, config.vocab_size
 
+    phases = [0.0, 0.0, 0.0]  # forward+loss, backward, clip+AdamW
+
     def step():
+        t0 = time.perf_counter()
         tokens = torch.randint(0, V, (B, T + 1), dtype=torch.int64)
         inputs, targets = tokens[:, :T], tokens[:, 1:]
         h = ref.final_hidden(params, config, inputs)
         logits = ref.linear(h, ref.lm_head_weight(params, config))
         loss = F.cross_entropy(logits.reshape(B * T, V), targets.reshape(B * T))
+        t1 = time.perf_counter()
         loss.backward()
+        t2 = time.perf_counter()
         torch.nn.utils.clip_grad_norm_(all_params, 1.0)
         opt.step()
         opt.zero_grad(set_to_none=True)
+        t3 = time.perf_counter()
+        phases[0] += t1 - t0
+        phases[1] += t2 - t1
+        phases[2] += t3 - t2
         return float(loss)
 
     for i in range(a.warmup):
         loss = step()
         print(f"train_reference: warm-up step {i} loss {loss:.4f}", file=sys.stderr)
+    phases[:] = [0.0, 0.0, 0.0]
     start = time.perf_counter()
     for _ in range(a.steps):
         loss = step()
@@ -87,6 +97,9 @@ def main():
         "seconds": seconds,
         "seconds_per_step": seconds / max(a.steps, 1),
         "tokens_per_s": B * T * a.steps / seconds,
+        "phase_seconds_per_step": {"forward_loss": phases[0] / max(a.steps, 1),
+                                   "backward": phases[1] / max(a.steps, 1),
+                                   "clip_adamw": phases[2] / max(a.steps, 1)},
         "last_loss": loss,
     }
     print(json.dumps(report))
