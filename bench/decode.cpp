@@ -51,6 +51,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/bench_util.h"
 #include "core/atomic_file.h"
 #include "model/bf16_gemm.h"
 #include "model/model.h"
@@ -270,31 +271,7 @@ Json kernel_bandwidth(int threads) {
 
 // ---------------------------------------------------------------- models
 
-// The benches use random token ids; the model only needs a tokenizer whose
-// vocabulary fits: the 256 byte symbols of a byte-level BPE.
-std::string byte_tokenizer_json() {
-  Json vocab = Json::object();
-  const auto& symbols = flywheel::tokenizer::byte_to_unicode();
-  for (int b = 0; b < 256; ++b) vocab[symbols[b]] = b;
-  Json byte_level = {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", false}, {"use_regex", true}};
-  return Json{{"version", "1.0"},
-              {"truncation", nullptr},
-              {"padding", nullptr},
-              {"added_tokens", Json::array()},
-              {"normalizer", nullptr},
-              {"pre_tokenizer", byte_level},
-              {"post_processor", byte_level},
-              {"decoder", byte_level},
-              {"model",
-               {{"type", "BPE"},
-                {"dropout", nullptr},
-                {"unk_token", nullptr},
-                {"fuse_unk", false},
-                {"byte_fallback", false},
-                {"vocab", vocab},
-                {"merges", Json::array()}}}}
-      .dump();
-}
+using flywheel::bench::byte_tokenizer_json;
 
 // A random-init checkpoint of `preset` in `dir` unless one is there; adds a
 // tokenizer.json to a checkpoint that lacks one.

@@ -52,6 +52,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/bench_util.h"
 #include "model/config.h"
 #include "model/model.h"
 #include "model/transformer.h"
@@ -95,31 +96,7 @@ struct Options {
   fs::path rank_out;
 };
 
-// The benches use random token ids; the model only needs a tokenizer whose
-// vocabulary fits: the 256 byte symbols of a byte-level BPE.
-std::string byte_tokenizer_json() {
-  Json vocab = Json::object();
-  const auto& symbols = flywheel::tokenizer::byte_to_unicode();
-  for (int b = 0; b < 256; ++b) vocab[symbols[b]] = b;
-  Json byte_level = {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", false}, {"use_regex", true}};
-  return Json{{"version", "1.0"},
-              {"truncation", nullptr},
-              {"padding", nullptr},
-              {"added_tokens", Json::array()},
-              {"normalizer", nullptr},
-              {"pre_tokenizer", byte_level},
-              {"post_processor", byte_level},
-              {"decoder", byte_level},
-              {"model",
-               {{"type", "BPE"},
-                {"dropout", nullptr},
-                {"unk_token", nullptr},
-                {"fuse_unk", false},
-                {"byte_fallback", false},
-                {"vocab", vocab},
-                {"merges", Json::array()}}}}
-      .dump();
-}
+using flywheel::bench::byte_tokenizer_json;
 
 constexpr int64_t kVocab = 8192;
 
