@@ -1,14 +1,19 @@
 // Small-M products y = x · Wᵀ (+ bias) with bf16 or fp32 weights: see bf16_gemm.h.
 //
-// The SIMD paths compute a tile of MT rows of x by NT rows of W at a time:
-// MT x NT accumulators stay in registers while K is walked one vector at a
-// time; each vector of a W row is loaded (and, for bf16, widened by a
+// The AVX2 path computes a tile of MT rows of x by NT rows of W at a time:
+// MT x NT accumulators of 8 lanes stay in registers while K is walked 8 at a
+// time; each 8-element piece of a W row is loaded (and, for bf16, widened by a
 // zero-extend and a 16-bit shift) once per tile and used by all MT rows of x.
-// AVX2 (16 registers): tiles of 4 x 4 for M <= 2 (four weight streams per
-// thread) and 4 x 3 otherwise (12 accumulators + 3 weights, x read as a memory
-// operand of the FMA). AVX-512 (32 registers): 4 x 4 and 8 x 3. A W tile thus
-// stays in L1 while the row tiles of x use it. Each tile prefetches the next
-// tile's rows into L2 as it goes.
+// Tiles are 4 x 4 for M <= 2 (four weight streams per thread) and 4 x 3
+// otherwise (12 accumulators + 3 weight registers, x read as a memory operand
+// of the FMA), so a W tile stays in L1 while the row tiles of x use it. Each
+// tile prefetches the next tile's rows into L2 as it goes.
+//
+// Measured on a 2-core Sapphire Rapids VM (bench/decode): at M = 1 from DRAM,
+// 77-88% of the measured read bandwidth with bf16 weights and 87-100% with
+// fp32; compute-bound from M ~ 8 at 90-115 GFLOP/s (2 threads).
+// An AVX-512 variant (16 lanes, 8 x 3 tiles) was no faster at any M there:
+// the widening and the x loads, not the FMA ports, set the pace.
 #include "model/bf16_gemm.h"
 
 #include <ATen/Parallel.h>
@@ -143,95 +148,6 @@ FW_AVX2 void avx2_columns(const SmallGemmArgs& a, const W* w, int64_t ldw, int64
   for (; n < n1; ++n) column_block<1>(a, n, w, ldw);
 }
 
-// ---------------------------------------------------------------- AVX-512F
-
-// The same scheme with 16 lanes and 32 registers: tiles of up to 8 x 3 (24
-// accumulators), so at batch 8 each W tile is widened once and the FMAs,
-// not the widening, set the pace; twice the AVX2 throughput where decode
-// stops being bound by memory (M >= 4).
-#define FW_AVX512 __attribute__((target("avx512f,avx2,fma")))
-// GCC 12 flags the _mm512_undefined_*() inside its own intrinsics headers.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-
-FW_AVX512 inline __m512 load16(const uint16_t* p) {
-  const __m256i bits = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
-  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(bits), 16));
-}
-FW_AVX512 inline __m512 load16(const float* p) { return _mm512_loadu_ps(p); }
-
-template <int MT, int NT, typename W>
-FW_AVX512 inline void step16(__m512 (&acc)[MT][NT], const float* x, int64_t ldx, const W* rows, int64_t ldw,
-                             int64_t k) {
-  __m512 wv[NT];
-#pragma GCC unroll 4
-  for (int j = 0; j < NT; ++j) wv[j] = load16(rows + j * ldw + k);
-#pragma GCC unroll 8
-  for (int i = 0; i < MT; ++i) {
-    const __m512 xv = _mm512_loadu_ps(x + i * ldx + k);
-#pragma GCC unroll 4
-    for (int j = 0; j < NT; ++j) acc[i][j] = _mm512_fmadd_ps(xv, wv[j], acc[i][j]);
-  }
-}
-
-template <int MT, int NT, typename W>
-FW_AVX512 void tile16(const SmallGemmArgs& a, int64_t m0, int64_t n0, const W* w, int64_t ldw) {
-  const int64_t K = a.K, ldx = a.ldx;
-  const float* x = a.x + m0 * ldx;
-  const W* rows = w + n0 * ldw;
-  __m512 acc[MT][NT];
-#pragma GCC unroll 8
-  for (int i = 0; i < MT; ++i)
-#pragma GCC unroll 4
-    for (int j = 0; j < NT; ++j) acc[i][j] = _mm512_setzero_ps();
-  constexpr int64_t kLine = 64 / sizeof(W);  // see tile(): prefetch the next tile's rows
-  const W* next = rows + NT * ldw;
-  int64_t k = 0;
-  for (; k + kLine <= K; k += kLine) {
-#pragma GCC unroll 4
-    for (int j = 0; j < NT; ++j) _mm_prefetch(reinterpret_cast<const char*>(next + j * ldw + k), _MM_HINT_T1);
-#pragma GCC unroll 2
-    for (int64_t kk = 0; kk < kLine; kk += 16) step16<MT, NT>(acc, x, ldx, rows, ldw, k + kk);
-  }
-  for (; k + 16 <= K; k += 16) step16<MT, NT>(acc, x, ldx, rows, ldw, k);
-  for (int i = 0; i < MT; ++i) {
-    for (int j = 0; j < NT; ++j) {
-      float sum = _mm512_reduce_add_ps(acc[i][j]);
-      for (int64_t kk = k; kk < K; ++kk) sum = std::fma(x[i * ldx + kk], widen(rows[j * ldw + kk]), sum);
-      a.y[(m0 + i) * a.ldy + n0 + j] = sum + (a.bias ? a.bias[n0 + j] : 0.0f);
-    }
-  }
-}
-
-template <int NT, typename W>
-FW_AVX512 void column_block16(const SmallGemmArgs& a, int64_t n0, const W* w, int64_t ldw) {
-  int64_t m = 0;
-  for (; m + 8 <= a.M; m += 8) tile16<8, NT>(a, m, n0, w, ldw);
-  switch (a.M - m) {
-    case 1: tile16<1, NT>(a, m, n0, w, ldw); break;
-    case 2: tile16<2, NT>(a, m, n0, w, ldw); break;
-    case 3: tile16<3, NT>(a, m, n0, w, ldw); break;
-    case 4: tile16<4, NT>(a, m, n0, w, ldw); break;
-    case 5: tile16<5, NT>(a, m, n0, w, ldw); break;
-    case 6: tile16<6, NT>(a, m, n0, w, ldw); break;
-    case 7: tile16<7, NT>(a, m, n0, w, ldw); break;
-    default: break;
-  }
-}
-
-template <typename W>
-FW_AVX512 void avx512_columns(const SmallGemmArgs& a, const W* w, int64_t ldw, int64_t n0, int64_t n1) {
-  int64_t n = n0;
-  if (a.M <= 2) {
-    for (; n + 4 <= n1; n += 4) column_block16<4>(a, n, w, ldw);
-  } else {
-    for (; n + 3 <= n1; n += 3) column_block16<3>(a, n, w, ldw);
-  }
-  for (; n < n1; ++n) column_block16<1>(a, n, w, ldw);
-}
-
-#pragma GCC diagnostic pop
 
 // ---------------------------------------------------------------- dispatch
 
@@ -240,19 +156,13 @@ bool cpu_has_avx2_fma() {
   return has;
 }
 
-bool cpu_has_avx512f() {
-  static const bool has = __builtin_cpu_supports("avx512f");
-  return has;
-}
-
 // The requested path, or the best one below it that this CPU has.
 GemmPath resolve(GemmPath path) {
-  if ((path == GemmPath::kAuto || path == GemmPath::kAvx512) && cpu_has_avx512f()) return GemmPath::kAvx512;
   if (path != GemmPath::kScalar && cpu_has_avx2_fma()) return GemmPath::kAvx2;
   return GemmPath::kScalar;
 }
 
-// Weight rows per parallel work item: a multiple of every tile width.
+// Weight rows per parallel work item: a multiple of both tile widths.
 constexpr int64_t kBlockRows = 12;
 // At least this many weight bytes per task, so a small matrix is not split
 // into pieces whose hand-off costs more than reading them.
@@ -269,11 +179,10 @@ void run(const SmallGemmArgs& a, const W* w, int64_t ldw, GemmPath path) {
   const int64_t grain = std::max<int64_t>(1, kMinTaskBytes / block_bytes);
   at::parallel_for(0, blocks, grain, [&](int64_t b0, int64_t b1) {
     const int64_t n0 = b0 * kBlockRows, n1 = std::min(a.N, b1 * kBlockRows);
-    switch (use) {
-      case GemmPath::kAvx512: avx512_columns(a, w, ldw, n0, n1); break;
-      case GemmPath::kAvx2: avx2_columns(a, w, ldw, n0, n1); break;
-      default: scalar_columns(a, w, ldw, n0, n1); break;
-    }
+    if (use == GemmPath::kAvx2)
+      avx2_columns(a, w, ldw, n0, n1);
+    else
+      scalar_columns(a, w, ldw, n0, n1);
   });
 }
 

@@ -6,10 +6,10 @@
 // once, widen bf16 to fp32 in registers (no fp32 copy of the weight), and
 // accumulate in fp32. Larger M (prefill, training) belongs to a BLAS GEMM.
 //
-// Paths: AVX-512F or AVX2+FMA when the CPU has them (checked at run time),
-// else a scalar loop; all sum each dot product in fp32 in 16 or 8 lanes, so
-// they agree with a double-precision reference to ~1e-6 of sum_k |x_k * w_k|
-// (not bit for bit with each other).
+// Paths: AVX2+FMA when the CPU has them (checked at run time), else a scalar
+// loop; both sum each dot product in fp32 in 8 lanes, so they agree with a
+// double-precision reference to ~1e-6 of sum_k |x_k * w_k| (not bit for bit
+// with each other).
 // Rows of W are split across threads with at::parallel_for (the libtorch
 // intra-op pool, sized by at::set_num_threads); the header itself is plain C++.
 //
@@ -26,10 +26,9 @@
 
 namespace flywheel::model {
 
-// kAuto takes the best path the CPU has (AVX-512F, else AVX2+FMA, else a
-// scalar loop); a named path is taken where the CPU has it, else the best one
-// below it (tests compare them).
-enum class GemmPath { kAuto, kScalar, kAvx2, kAvx512 };
+// kAuto and kAvx2 take AVX2+FMA where the CPU has it, else the scalar loop;
+// kScalar always takes the scalar loop (tests compare the two).
+enum class GemmPath { kAuto, kScalar, kAvx2 };
 
 struct SmallGemmArgs {
   int64_t M = 0, N = 0, K = 0;
