@@ -1,0 +1,39 @@
+// A tiny FIM-capable checkpoint for tests: a 512-token byte-level BPE trained
+// on flywheel's own src/model folder (so it has the FIM and chat special
+// tokens) and random weights of the "tiny" preset. Made once per directory;
+// deterministic for a seed. Header-only so any test binary can use it.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <string>
+
+#include "model/config.h"
+#include "model/model.h"
+#include "tokenizer/tokenizer.h"
+
+namespace flywheel::testing {
+
+inline std::filesystem::path make_tiny_model(const std::filesystem::path& dir, uint64_t seed = 7,
+                                             const std::string& preset = "tiny") {
+  namespace fs = std::filesystem;
+  if (fs::exists(dir / "model.safetensors")) return dir;
+  BpeTrainerOptions options;
+  options.vocab_size = 512;
+  options.threads = 1;
+  options.show_progress = false;
+  auto files = list_corpus_files({fs::path(FLYWHEEL_SOURCE_DIR) / "src" / "model"}, options);
+  EXPECT_TRUE(files.ok()) << files.status().to_string();
+  auto tokenizer = train_bpe_tokenizer(*files, options);
+  EXPECT_TRUE(tokenizer.ok()) << tokenizer.status().to_string();
+  auto config = ModelConfig::preset(preset, "llama", static_cast<int64_t>(tokenizer->vocab_size()));
+  EXPECT_TRUE(config.ok()) << config.status().to_string();
+  auto model = Model::create_random(*config, *tokenizer, seed);
+  EXPECT_TRUE(model.ok()) << model.status().to_string();
+  Status saved = model->save(dir);
+  EXPECT_TRUE(saved.ok()) << saved.to_string();
+  return dir;
+}
+
+}  // namespace flywheel::testing
