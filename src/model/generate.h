@@ -20,6 +20,11 @@ struct GenerationRequest {
   std::vector<TokenId> prompt;          // at least one token
   SamplingParams params;
   std::vector<TokenId> stop_token_ids;  // besides the model's eos ids
+  // Stop at the first newline once the completion has shown non-whitespace
+  // text (an editor's single-line inline completion). The newline is not part
+  // of the text. A completion that starts with line breaks and indentation
+  // still gets its first line.
+  bool single_line = false;
 };
 
 struct GenerationResult {

@@ -27,6 +27,12 @@ KvCache::KvCache(std::unique_ptr<State> state) : state_(std::move(state)) {}
 KvCache::~KvCache() = default;
 int64_t KvCache::length() const { return state_->tensors.length; }
 int64_t KvCache::capacity() const { return state_->tensors.capacity(); }
+int64_t KvCache::bytes() const {
+  int64_t total = 0;
+  for (const auto& k : state_->tensors.k) total += static_cast<int64_t>(k.nbytes());
+  for (const auto& v : state_->tensors.v) total += static_cast<int64_t>(v.nbytes());
+  return total;
+}
 void KvCache::truncate(int64_t length) {
   state_->tensors.length = std::clamp<int64_t>(length, 0, state_->tensors.length);
 }

@@ -42,6 +42,8 @@ class KvCache {
   ~KvCache();
   int64_t length() const;
   int64_t capacity() const;
+  // Memory held by the keys and values (all layers, at capacity).
+  int64_t bytes() const;
   void truncate(int64_t length);
   // Grows to at least `capacity` tokens, keeping the content.
   void reserve(int64_t capacity);

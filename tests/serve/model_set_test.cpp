@@ -1,0 +1,128 @@
+// ModelSet: name resolution, `auto`, A/B weights, and hot swap under load
+// (no request fails while the serving model changes underneath).
+#include "serve/model_set.h"
+
+#include <gtest/gtest.h>
+
+#include <future>
+#include <map>
+#include <thread>
+
+#include "tests/common/tiny_model.h"
+
+namespace flywheel::serve {
+namespace {
+
+namespace fs = std::filesystem;
+
+class ModelSetTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    root_ = fs::temp_directory_path() / ("flywheel_model_set_test_" + std::to_string(getpid()));
+    testing::make_tiny_model(root_ / "a", 1);
+    testing::make_tiny_model(root_ / "b", 2);
+  }
+  static void TearDownTestSuite() { fs::remove_all(root_); }
+  static std::shared_ptr<ServedModel> load(const std::string& name) {
+    auto m = load_served_model((root_ / name).string(), name);
+    EXPECT_TRUE(m.ok()) << m.status().to_string();
+    return *m;
+  }
+  static fs::path root_;
+};
+fs::path ModelSetTest::root_;
+
+TEST_F(ModelSetTest, ResolvesAutoDeploymentsAndModelIds) {
+  ModelSet set;
+  EXPECT_EQ(set.resolve("auto"), nullptr);
+  auto a = load("a");
+  set.set_deployment("stable", {{a, 1.0}});
+  EXPECT_EQ(set.resolve("auto"), a);  // the first deployment is auto until one is named so
+  EXPECT_EQ(set.resolve(""), a);
+  EXPECT_EQ(set.resolve("stable"), a);
+  EXPECT_EQ(set.resolve("a"), a);     // by model id
+  EXPECT_EQ(set.resolve("nope"), nullptr);
+  auto b = load("b");
+  set.set_deployment("auto", {{b, 1.0}});
+  EXPECT_EQ(set.resolve("auto"), b);
+  EXPECT_EQ(set.models().size(), 2u);
+  EXPECT_EQ(set.deployment_names(), (std::vector<std::string>{"stable", "auto"}));
+  EXPECT_EQ(a->format.name, "flywheel");  // flywheel's trainer: Qwen FIM tokens, SPM defined
+  EXPECT_EQ(a->context_length, 512);
+}
+
+TEST_F(ModelSetTest, WeightedDeploymentsSplitByAStableHash) {
+  ModelSet set;
+  auto a = load("a");
+  auto b = load("b");
+  set.set_deployment("auto", {{a, 3.0}, {b, 1.0}});
+  std::map<const ServedModel*, int> counts;
+  for (int i = 0; i < 4000; ++i) {
+    std::string key = "tenant-" + std::to_string(i);
+    auto chosen = set.resolve("auto", key);
+    ++counts[chosen.get()];
+    EXPECT_EQ(set.resolve("auto", key), chosen);  // sticky per key
+  }
+  EXPECT_NEAR(counts[a.get()] / 4000.0, 0.75, 0.04);
+  EXPECT_NEAR(counts[b.get()] / 4000.0, 0.25, 0.04);
+}
+
+TEST_F(ModelSetTest, SwapOfAMissingCheckpointKeepsTheServingModel) {
+  ModelSet set;
+  auto a = load("a");
+  set.set_deployment("auto", {{a, 1.0}});
+  auto swapped = set.swap("auto", (root_ / "missing").string(), "missing");
+  EXPECT_FALSE(swapped.ok());
+  EXPECT_EQ(set.resolve("auto"), a);
+}
+
+TEST_F(ModelSetTest, HotSwapUnderLoadFailsNoRequest) {
+  ModelSet set;
+  set.set_deployment("auto", {{load("a"), 1.0}});
+  Engine engine;
+  std::atomic<bool> stop{false};
+  std::atomic<int> done{0}, failed{0};
+  std::mutex seen_mutex;
+  std::set<std::string> seen_models;
+  std::vector<std::thread> clients;
+  for (int c = 0; c < 4; ++c) {
+    clients.emplace_back([&, c] {
+      while (!stop) {
+        auto model = set.resolve("auto", "client-" + std::to_string(c));
+        EngineRequest r;
+        r.model = model;
+        r.prompt = model->tokenizer().encode("int value = compute(" + std::to_string(c) + ");");
+        r.params.max_tokens = 6;
+        r.params.temperature = 0;
+        std::promise<Result<EngineResult>> p;
+        engine.submit(r, {}, [&](Result<EngineResult> result) { p.set_value(std::move(result)); });
+        auto result = p.get_future().get();
+        if (!result.ok()) {
+          ++failed;
+          ADD_FAILURE() << result.status().to_string();
+        } else {
+          EXPECT_EQ(result->model_id, model->id);  // finished on the model it started on
+          std::lock_guard lock(seen_mutex);
+          seen_models.insert(result->model_id);
+        }
+        ++done;
+      }
+    });
+  }
+  while (done < 20) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  for (const char* next : {"b", "a", "b"}) {
+    auto previous = set.swap("auto", (root_ / next).string(), next);
+    ASSERT_TRUE(previous.ok()) << previous.status().to_string();
+    for (auto& old : *previous) engine.forget_model(old.get());
+    int before = done;
+    while (done < before + 20) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  stop = true;
+  for (auto& t : clients) t.join();
+  EXPECT_EQ(failed, 0);
+  EXPECT_EQ(seen_models, (std::set<std::string>{"a", "b"}));
+  EXPECT_EQ(set.resolve("auto")->id, "b");
+}
+
+}  // namespace
+}  // namespace flywheel::serve
