@@ -89,46 +89,28 @@ const char* kUsage =
     "usage: bench_decode [--json] [--threads N] [--quick] [--model-dir DIR] [--qwen-dir DIR] [--work-dir DIR]\n"
     "                    [--prompt-len N] [--decode-tokens N] [--repeats N] [--batch-sizes 1,8] [--no-torch]\n";
 
-[[noreturn]] void usage_error(const std::string& message) {
-  std::cerr << "bench_decode: " << message << "\n" << kUsage;
-  std::exit(2);
-}
-
 Options parse_args(int argc, char** argv) {
   Options o;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) usage_error(a + " needs a value");
-      return argv[++i];
-    };
-    try {
-      if (a == "--json") o.json = true;
-      else if (a == "--threads") o.threads = std::stoi(value());
-      else if (a == "--quick") o.quick = true;
-      else if (a == "--model-dir") o.model_dir = value();
-      else if (a == "--qwen-dir") o.qwen_dir = value();
-      else if (a == "--work-dir") o.work_dir = value();
-      else if (a == "--prompt-len") o.prompt_len = std::max(1, std::stoi(value()));
-      else if (a == "--decode-tokens") o.decode_tokens = std::max(1, std::stoi(value()));
-      else if (a == "--repeats") o.repeats = std::max(1, std::stoi(value()));
-      else if (a == "--no-torch") o.torch = false;
-      else if (a == "--batch-sizes") {
-        o.batches.clear();
-        std::stringstream list(value());
-        for (std::string item; std::getline(list, item, ',');) o.batches.push_back(std::max(1, std::stoi(item)));
-        if (o.batches.empty()) usage_error("--batch-sizes needs at least one size");
-      }
-      else if (a == "--help" || a == "-h") {
-        std::cout << kUsage;
-        std::exit(0);
-      } else usage_error("unknown argument " + a);
-    } catch (const std::logic_error&) {
-      usage_error("bad value for " + a);
+  flywheel::bench::parse_flags(argc, argv, "bench_decode", kUsage, [&](const std::string& a, const auto& value) {
+    if (a == "--json") o.json = true;
+    else if (a == "--threads") o.threads = std::stoi(value());
+    else if (a == "--quick") o.quick = true;
+    else if (a == "--model-dir") o.model_dir = value();
+    else if (a == "--qwen-dir") o.qwen_dir = value();
+    else if (a == "--work-dir") o.work_dir = value();
+    else if (a == "--prompt-len") o.prompt_len = std::max(1, std::stoi(value()));
+    else if (a == "--decode-tokens") o.decode_tokens = std::max(1, std::stoi(value()));
+    else if (a == "--repeats") o.repeats = std::max(1, std::stoi(value()));
+    else if (a == "--no-torch") o.torch = false;
+    else if (a == "--batch-sizes") {
+      o.batches.clear();
+      std::stringstream list(value());
+      for (std::string item; std::getline(list, item, ',');) o.batches.push_back(std::max(1, std::stoi(item)));
+      if (o.batches.empty()) throw std::invalid_argument("--batch-sizes needs at least one size");
     }
-  }
-  if (o.threads <= 0) o.threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  if (!o.qwen_dir) o.qwen_dir = o.work_dir / "qwen2.5-coder-0.5b-random";
+    else return false;
+    return true;
+  });
   return o;
 }
 
@@ -275,6 +257,7 @@ Json kernel_bandwidth(int threads) {
 // ---------------------------------------------------------------- models
 
 using flywheel::bench::byte_tokenizer_json;
+using flywheel::bench::shell_quote;
 
 // A random-init checkpoint of `preset` in `dir` unless one is there; adds a
 // tokenizer.json to a checkpoint that lacks one.
@@ -361,11 +344,6 @@ std::string batch_list(const std::vector<int>& batches) {
   return out;
 }
 
-std::string shell_quote(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
-}
 
 // bench/decode_reference.py's JSON report, or null with a reason on stderr.
 Json run_pytorch(const Options& o, const fs::path& dir, int decode_tokens, int repeats, const std::string& dtypes) {
@@ -376,24 +354,7 @@ Json run_pytorch(const Options& o, const fs::path& dir, int decode_tokens, int r
                               " --prompt-len " + std::to_string(o.prompt_len) + " --decode-tokens " +
                               std::to_string(decode_tokens) + " --repeats " + std::to_string(repeats) +
                               " --batch-sizes " + batch_list(o.batches) + " --dtypes " + dtypes + (o.json ? " 2>/dev/null" : "");
-  // The script's progress lines go to stderr (ours, in text mode); its JSON report comes on stdout.
-  FILE* pipe = popen(command.c_str(), "r");
-  if (pipe == nullptr) return nullptr;
-  std::string out;
-  char buf[4096];
-  size_t got;
-  while ((got = fread(buf, 1, sizeof buf, pipe)) > 0) out.append(buf, got);
-  const int rc = pclose(pipe);
-  if (rc != 0) {
-    std::cerr << "bench_decode: the PyTorch reference failed (exit " << rc << "): " << command << "\n";
-    return nullptr;
-  }
-  try {
-    return Json::parse(out);
-  } catch (const std::exception& e) {
-    std::cerr << "bench_decode: unreadable PyTorch report: " << e.what() << "\n";
-    return nullptr;
-  }
+  return flywheel::bench::run_json_command("bench_decode", command);
 }
 
 // PyTorch's figure (tokens/s) for a mode and batch, or nullopt.

@@ -12,6 +12,7 @@
 //
 // usage: bench_tokenizer [--json] [--tokenizer FILE] [--mb N] [--train-mb N]
 //                        [--vocab N] [--threads N] [--repeat N] [--no-hf] [--no-train]
+#include "bench/bench_util.h"
 #include "tokenizer/tokenizer.h"
 
 #include <unistd.h>
@@ -53,48 +54,24 @@ struct Options {
   bool train = true;
 };
 
-[[noreturn]] void usage_error(const std::string& message) {
-  std::cerr << "bench_tokenizer: " << message
-            << "\nusage: bench_tokenizer [--json] [--tokenizer FILE] [--mb N] [--train-mb N] [--vocab N] "
-               "[--threads N] [--repeat N] [--no-hf] [--no-train]\n";
-  std::exit(2);
-}
-
 Options parse_args(int argc, char** argv) {
   Options o;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) usage_error(a + " needs a value");
-      return argv[++i];
-    };
-    try {
-      if (a == "--json")
-        o.json = true;
-      else if (a == "--tokenizer")
-        o.tokenizer = value();
-      else if (a == "--mb")
-        o.encode_mb = std::stod(value());
-      else if (a == "--train-mb")
-        o.train_mb = std::stod(value());
-      else if (a == "--vocab")
-        o.vocab = std::stoul(value());
-      else if (a == "--threads")
-        o.threads = std::stoi(value());
-      else if (a == "--repeat")
-        o.repeat = std::max(1, std::stoi(value()));
-      else if (a == "--no-hf")
-        o.hf = false;
-      else if (a == "--no-train")
-        o.train = false;
-      else if (a == "--help" || a == "-h")
-        usage_error("flywheel tokenizer benchmark");
-      else
-        usage_error("unknown argument " + a);
-    } catch (const std::logic_error&) {
-      usage_error("bad value for " + a);
-    }
-  }
+  const std::string usage =
+      "usage: bench_tokenizer [--json] [--tokenizer FILE] [--mb N] [--train-mb N] [--vocab N] [--threads N]\n"
+      "                       [--repeat N] [--no-hf] [--no-train]\n";
+  flywheel::bench::parse_flags(argc, argv, "bench_tokenizer", usage, [&](const std::string& a, const auto& value) {
+    if (a == "--json") o.json = true;
+    else if (a == "--tokenizer") o.tokenizer = value();
+    else if (a == "--mb") o.encode_mb = std::stod(value());
+    else if (a == "--train-mb") o.train_mb = std::stod(value());
+    else if (a == "--vocab") o.vocab = std::stoul(value());
+    else if (a == "--threads") o.threads = std::stoi(value());
+    else if (a == "--repeat") o.repeat = std::max(1, std::stoi(value()));
+    else if (a == "--no-hf") o.hf = false;
+    else if (a == "--no-train") o.train = false;
+    else return false;
+    return true;
+  });
   return o;
 }
 
@@ -175,11 +152,7 @@ EncodeResult bench_flywheel(const Tokenizer& tokenizer, const Corpus& corpus, in
   return r;
 }
 
-std::string shell_quote(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
-}
+using flywheel::bench::shell_quote;
 
 EncodeResult bench_hf(const fs::path& tokenizer_path, const Corpus& corpus, int repeat) {
   EncodeResult r;

@@ -79,12 +79,6 @@ double now_seconds() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
-std::string shell_quote(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
-}
-
 struct Options {
   bool json = false, quick = false, torch = true, ranks = true;
   int threads = 0;
@@ -97,6 +91,7 @@ struct Options {
 };
 
 using flywheel::bench::byte_tokenizer_json;
+using flywheel::bench::shell_quote;
 
 constexpr int64_t kVocab = 8192;
 
@@ -180,23 +175,7 @@ Json run_pytorch(const Options& o, const fs::path& dir, int steps, int warmup) {
                               " --threads " + std::to_string(o.threads) + " --batch " + std::to_string(o.batch) +
                               " --seq " + std::to_string(o.seq) + " --steps " + std::to_string(steps) +
                               " --warmup " + std::to_string(warmup) + (o.json ? " 2>/dev/null" : "");
-  FILE* pipe = popen(command.c_str(), "r");
-  if (pipe == nullptr) return nullptr;
-  std::string out;
-  char buf[4096];
-  size_t got;
-  while ((got = fread(buf, 1, sizeof buf, pipe)) > 0) out.append(buf, got);
-  const int rc = pclose(pipe);
-  if (rc != 0) {
-    std::cerr << "bench_train: the PyTorch reference failed (exit " << rc << "): " << command << "\n";
-    return nullptr;
-  }
-  try {
-    return Json::parse(out);
-  } catch (const std::exception& e) {
-    std::cerr << "bench_train: unreadable PyTorch report: " << e.what() << "\n";
-    return nullptr;
-  }
+  return flywheel::bench::run_json_command("bench_train", command);
 }
 
 // The fp32 sgemm peak: the best of train::measure_sgemm_peak() over the run.
@@ -351,33 +330,25 @@ std::string load_average() {
 
 Options parse(int argc, char** argv) {
   Options o;
-  auto value = [&](int& i) -> std::string {
-    if (i + 1 >= argc) {
-      std::cerr << "bench_train: " << argv[i] << " needs a value\n";
-      std::exit(2);
-    }
-    return argv[++i];
-  };
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
+  const std::string usage =
+      "usage: bench_train [--json] [--threads N] [--quick] [--steps N] [--warmup N] [--batch 8]\n"
+      "                   [--seq 256] [--work-dir DIR] [--no-torch] [--no-ranks]\n";
+  flywheel::bench::parse_flags(argc, argv, "bench_train", usage, [&](const std::string& a, const auto& value) {
     if (a == "--json") o.json = true;
     else if (a == "--quick") o.quick = true;
     else if (a == "--no-torch") o.torch = false;
     else if (a == "--no-ranks") o.ranks = false;
-    else if (a == "--threads") o.threads = std::stoi(value(i));
-    else if (a == "--steps") o.steps = std::stoi(value(i));
-    else if (a == "--warmup") o.warmup = std::stoi(value(i));
-    else if (a == "--batch") o.batch = std::stoll(value(i));
-    else if (a == "--seq") o.seq = std::stoll(value(i));
-    else if (a == "--work-dir") o.work_dir = value(i);
+    else if (a == "--threads") o.threads = std::stoi(value());
+    else if (a == "--steps") o.steps = std::stoi(value());
+    else if (a == "--warmup") o.warmup = std::stoi(value());
+    else if (a == "--batch") o.batch = std::stoll(value());
+    else if (a == "--seq") o.seq = std::stoll(value());
+    else if (a == "--work-dir") o.work_dir = value();
     else if (a == "--rank-worker") o.rank_worker = true;
-    else if (a == "--rank-out") o.rank_out = value(i);
-    else {
-      std::cerr << "usage: bench_train [--json] [--threads N] [--quick] [--steps N] [--warmup N] [--batch 8]\n"
-                   "                   [--seq 256] [--work-dir DIR] [--no-torch] [--no-ranks]\n";
-      std::exit(a == "--help" || a == "-h" ? 0 : 2);
-    }
-  }
+    else if (a == "--rank-out") o.rank_out = value();
+    else return false;
+    return true;
+  });
   if (o.threads <= 0) o.threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   return o;
 }

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "tokenizer/utf8.h"
 #include "reference_support.h"
 
 namespace flywheel::testing {
@@ -422,23 +423,7 @@ inline std::vector<TextCase> random_texts(size_t count) {
     const auto& r = ranges[rng() % ranges.size()];
     return r.first + static_cast<uint32_t>(rng() % (r.second - r.first + 1));
   };
-  auto append_code_point = [](uint32_t cp, std::string& s) {
-    if (cp < 0x80) {
-      s += static_cast<char>(cp);
-    } else if (cp < 0x800) {
-      s += static_cast<char>(0xC0 | (cp >> 6));
-      s += static_cast<char>(0x80 | (cp & 0x3F));
-    } else if (cp < 0x10000) {
-      s += static_cast<char>(0xE0 | (cp >> 12));
-      s += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-      s += static_cast<char>(0x80 | (cp & 0x3F));
-    } else {
-      s += static_cast<char>(0xF0 | (cp >> 18));
-      s += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-      s += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-      s += static_cast<char>(0x80 | (cp & 0x3F));
-    }
-  };
+
   std::vector<TextCase> out;
   for (size_t n = 0; n < count; ++n) {
     std::string text;
@@ -446,7 +431,7 @@ inline std::vector<TextCase> random_texts(size_t count) {
     for (size_t p = 0; p < parts; ++p) {
       if (rng() % 3 == 0) {
         const size_t chars = 1 + rng() % 20;
-        for (size_t k = 0; k < chars; ++k) append_code_point(random_code_point(), text);
+        for (size_t k = 0; k < chars; ++k) tokenizer::append_utf8(random_code_point(), text);
       } else {
         const std::string& f = fragments[rng() % fragments.size()];
         // A random slice of the fragment, on character boundaries.

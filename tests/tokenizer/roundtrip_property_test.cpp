@@ -37,23 +37,7 @@ std::string seed_note() {
          ")";
 }
 
-void append_code_point(uint32_t cp, std::string& s) {
-  if (cp < 0x80) {
-    s += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    s += static_cast<char>(0xC0 | (cp >> 6));
-    s += static_cast<char>(0x80 | (cp & 0x3F));
-  } else if (cp < 0x10000) {
-    s += static_cast<char>(0xE0 | (cp >> 12));
-    s += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    s += static_cast<char>(0x80 | (cp & 0x3F));
-  } else {
-    s += static_cast<char>(0xF0 | (cp >> 18));
-    s += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-    s += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    s += static_cast<char>(0x80 | (cp & 0x3F));
-  }
-}
+using tokenizer::append_utf8;
 
 class Generator {
  public:
@@ -75,7 +59,7 @@ class Generator {
     const size_t n = rng_() % max_chars;
     for (size_t i = 0; i < n; ++i) {
       const auto& r = ranges[rng_() % std::size(ranges)];
-      append_code_point(r.first + static_cast<uint32_t>(rng_() % (r.second - r.first + 1)), s);
+      append_utf8(r.first + static_cast<uint32_t>(rng_() % (r.second - r.first + 1)), s);
     }
     return s;
   }

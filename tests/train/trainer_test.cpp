@@ -11,6 +11,7 @@
 #include "core/atomic_file.h"
 #include "data/data.h"
 #include "tokenizer/tokenizer.h"
+#include "model/model.h"
 #include "model/safetensors.h"
 #include "train/train.h"
 
@@ -188,6 +189,43 @@ float max_weight_difference(const fs::path& a, const fs::path& b) {
     for (int64_t i = 0; i < view.numel(); ++i) worst = std::max(worst, std::abs(x[i] - y[i]));
   }
   return worst;
+}
+
+// A full disk while a checkpoint is written (RLIMIT_FSIZE makes write()
+// fail with EFBIG, as ENOSPC would): the run fails with a clear error, and
+// `latest` still names the previous, complete checkpoint, which loads.
+TEST_F(TrainerTest, AFullDiskNeverLeavesAPartialCheckpointAsLatest) {
+  const std::string flywheel = std::string(FLYWHEEL_BINARY_DIR) + "/flywheel";
+  const fs::path out = root_ / "full_disk";
+  auto command = [&](int steps, const std::string& limit) {
+    return "bash -c '" + limit + "trap \"\" XFSZ; exec " + flywheel + " train --data " + (root_ / "dataset").string() +
+           " --tokenizer " + (root_ / "tokenizer.json").string() +
+           " --preset tiny --seq-len 32 --batch-size 2 --warmup 1 --eval-every 0 --eval-batches 1 --threads 1" +
+           " --save-every 2 --seed 5 --steps " + std::to_string(steps) + " --out " + out.string() + "' >" +
+           (root_ / "full_disk.log").string() + " 2>&1";
+  };
+  ASSERT_EQ(std::system(command(2, "").c_str()), 0);
+  ASSERT_TRUE(fs::exists(out / "checkpoints" / "step-00000002" / "model.safetensors"));
+  const auto model_bytes = fs::file_size(out / "checkpoints" / "step-00000002" / "model.safetensors");
+  // Resume with room for the logs but not for another model file (ulimit -f counts 512-byte blocks).
+  const std::string limit = "ulimit -f " + std::to_string(model_bytes / 512 / 2) + "; ";
+  auto log_text = [&] {
+    auto text = read_file(root_ / "full_disk.log");
+    return text.ok() ? *text : std::string();
+  };
+  EXPECT_NE(std::system(command(6, limit).c_str()), 0);
+  const std::string log = log_text();
+  EXPECT_TRUE(log.find("File too large") != std::string::npos || log.find("No space") != std::string::npos) << log;
+  auto latest = read_file(out / "latest");
+  ASSERT_TRUE(latest.ok());
+  EXPECT_NE(latest->find("step-00000002"), std::string::npos) << *latest;
+  for (const auto& entry : fs::directory_iterator(out / "checkpoints"))
+    EXPECT_EQ(entry.path().filename().string().rfind("step-", 0), 0u) << "left behind: " << entry.path();
+  auto model = Model::load(out / "checkpoints" / "step-00000002");
+  EXPECT_TRUE(model.ok()) << model.status().to_string();
+  // With room again, the run resumes from that checkpoint and finishes.
+  EXPECT_EQ(std::system(command(6, "").c_str()), 0) << log_text();
+  EXPECT_TRUE(fs::exists(out / "checkpoints" / "step-00000006" / "model.safetensors"));
 }
 
 TEST_F(TrainerTest, TwoRanksMatchOneRankWithTheGlobalBatch) {
