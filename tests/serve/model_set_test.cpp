@@ -8,6 +8,8 @@
 #include <map>
 #include <thread>
 
+#include "registry/registry.h"
+#include "serve/registry_watcher.h"
 #include "tests/common/tiny_model.h"
 
 namespace flywheel::serve {
@@ -122,6 +124,45 @@ TEST_F(ModelSetTest, HotSwapUnderLoadFailsNoRequest) {
   EXPECT_EQ(failed, 0);
   EXPECT_EQ(seen_models, (std::set<std::string>{"a", "b"}));
   EXPECT_EQ(set.resolve("auto")->id, "b");
+}
+
+// The server follows the registry: promote and rollback reach the ModelSet
+// within a poll interval, and `serve --model` accepts a registry id.
+TEST_F(ModelSetTest, FollowsPromotionsAndRollbacksInTheRegistry) {
+  const std::string db = (root_ / "registry.db").string();
+  auto reg = registry::Registry::open(db);
+  ASSERT_TRUE(reg.ok()) << reg.status().to_string();
+  ASSERT_TRUE((*reg)->add((root_ / "a").string()).ok());
+  ASSERT_TRUE((*reg)->add((root_ / "b").string(), "a").ok());
+
+  ModelSet set;
+  Engine engine;
+  RegistryWatcher watcher(set, engine, {db, std::chrono::milliseconds(20), {}});
+  EXPECT_EQ(watcher.start().code(), StatusCode::kNotFound);  // nothing deployed yet
+  ASSERT_TRUE((*reg)->promote("a").ok());
+  RegistryWatcher running(set, engine, {db, std::chrono::milliseconds(20), {}});
+  ASSERT_TRUE(running.start().ok());
+  EXPECT_EQ(set.resolve("auto")->id, "a");
+
+  auto wait_for = [&](const std::string& id) {
+    for (int i = 0; i < 500 && set.resolve("auto")->id != id; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    return set.resolve("auto")->id;
+  };
+  ASSERT_TRUE((*reg)->promote("b").ok());
+  EXPECT_EQ(wait_for("b"), "b");
+  ASSERT_TRUE((*reg)->rollback("auto").ok());
+  EXPECT_EQ(wait_for("a"), "a");
+  EXPECT_EQ(running.applied_version(), 3);
+
+  auto by_id = resolve_model_argument("b", db);
+  ASSERT_TRUE(by_id.ok()) << by_id.status().to_string();
+  EXPECT_EQ(by_id->second, "b");
+  auto by_deployment = resolve_model_argument("auto", db);
+  ASSERT_TRUE(by_deployment.ok());
+  EXPECT_EQ(by_deployment->second, "a");
+  EXPECT_EQ(resolve_model_argument("nothing", db).status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(resolve_model_argument((root_ / "a").string(), "").value().first, (root_ / "a").string());
 }
 
 }  // namespace
