@@ -49,4 +49,22 @@ void add_data_command(CLI::App& app, const GlobalOptions& global, CommandAction*
 // `flywheel generate`.
 void add_generate_command(CLI::App& app, const GlobalOptions& global, CommandAction* action);
 
+// `flywheel keys create|list|revoke`.
+void add_keys_command(CLI::App& app, const GlobalOptions& global, CommandAction* action);
+
+// `flywheel usage`.
+void add_usage_command(CLI::App& app, const GlobalOptions& global, CommandAction* action);
+
+// `flywheel serve`.
+void add_serve_command(CLI::App& app, const GlobalOptions& global, CommandAction* action);
+
+// `flywheel replay`.
+void add_replay_command(CLI::App& app, const GlobalOptions& global, CommandAction* action);
+
+// `flywheel models list|show|add|promote|rollback|deploy`.
+void add_models_command(CLI::App& app, const GlobalOptions& global, CommandAction* action);
+
+// `flywheel datasets build`.
+void add_datasets_command(CLI::App& app, const GlobalOptions& global, CommandAction* action);
+
 }  // namespace flywheel::cli

@@ -98,6 +98,12 @@ int run(int argc, char** argv) {
   add_model_command(app, global, &action);
   add_generate_command(app, global, &action);
   add_train_command(app, global, &action);
+  add_keys_command(app, global, &action);
+  add_usage_command(app, global, &action);
+  add_serve_command(app, global, &action);
+  add_replay_command(app, global, &action);
+  add_models_command(app, global, &action);
+  add_datasets_command(app, global, &action);
 
   try {
     app.parse(argc, argv);

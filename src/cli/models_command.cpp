@@ -1,14 +1,14 @@
 // `flywheel models list|show|add|promote|rollback|deploy`: the registry of
 // checkpoints and deployments (src/registry). A running `flywheel serve`
 // with the same --db follows promotions and rollbacks by hot swap.
-#include <nlohmann/json.hpp>
-
 #include <cstdio>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
 #include "cli/cli_util.h"
 #include "cli/commands.h"
+#include "cli/feedback_cli.h"
 #include "core/json_output.h"
 #include "registry/registry.h"
 
@@ -20,7 +20,7 @@ using registry::ModelRecord;
 using registry::Registry;
 
 struct ModelsArgs {
-  std::string db = "flywheel.db";
+  std::string db = kDefaultFeedbackDb;
   std::string id;
   std::string dir;
   std::string parent;
@@ -72,7 +72,8 @@ Status run_list(const ModelsArgs& a, const GlobalOptions& global) {
     FW_ASSIGN_OR_RETURN(auto entries, reg->deployment(n));
     std::string line;
     for (const auto& e : entries)
-      line += (line.empty() ? "" : ", ") + e.model_id + (entries.size() > 1 ? " (" + std::to_string(e.weight) + ")" : "");
+      line +=
+          (line.empty() ? "" : ", ") + e.model_id + (entries.size() > 1 ? " (" + std::to_string(e.weight) + ")" : "");
     std::printf("deployment %s -> %s\n", n.c_str(), line.c_str());
   }
   return Status::OK();
@@ -82,16 +83,20 @@ Status run_show(const ModelsArgs& a, const GlobalOptions& global) {
   FW_ASSIGN_OR_RETURN(auto reg, Registry::open(a.db));
   FW_ASSIGN_OR_RETURN(ModelRecord m, reg->get(a.id));
   const nlohmann::json j = record_json(m);
-  if (global.json) print_json_line(j);
-  else print_text(j.dump(2) + "\n");
+  if (global.json)
+    print_json_line(j);
+  else
+    print_text(j.dump(2) + "\n");
   return Status::OK();
 }
 
 Status run_add(const ModelsArgs& a, const GlobalOptions& global) {
   FW_ASSIGN_OR_RETURN(auto reg, Registry::open(a.db));
   FW_ASSIGN_OR_RETURN(ModelRecord m, reg->add(a.dir, a.parent, a.id));
-  if (global.json) print_json_line(record_json(m));
-  else print_text("added " + m.id + " (" + m.path + ")\n");
+  if (global.json)
+    print_json_line(record_json(m));
+  else
+    print_text("added " + m.id + " (" + m.path + ")\n");
   return Status::OK();
 }
 
@@ -147,9 +152,7 @@ void add_models_command(CLI::App& app, const GlobalOptions& global, CommandActio
   models->require_subcommand(1);
   models->footer(global_options_footer());
   auto args = std::make_shared<ModelsArgs>();
-  auto db_option = [&](CLI::App* cmd) {
-    cmd->add_option("--db", args->db, "Database: a SQLite file or postgresql://...")->capture_default_str();
-  };
+  auto db_option = [&](CLI::App* cmd) { add_feedback_db_option(*cmd, args->db); };
   auto deployment_option = [&](CLI::App* cmd) {
     cmd->add_option("--deployment", args->deployment, "Deployment name")->capture_default_str();
     cmd->add_option("--reason", args->reason, "Recorded in the deployment history");

@@ -7,6 +7,7 @@
 #include "cli/cli_util.h"
 #include "cli/commands.h"
 #include "core/json_output.h"
+#include "learn/learn.h"
 #include "train/default_model.h"
 #include "train/local_launcher.h"
 #include "train/train.h"
@@ -73,8 +74,17 @@ Status run_default_model(const TrainOptions& o, bool out_given, const GlobalOpti
   return Status::OK();
 }
 
-Status run_train_command(const TrainOptions& o, const GlobalOptions& global) {
-  FW_ASSIGN_OR_RETURN(TrainSummary s, run_training(o));
+Status run_train_command(const TrainOptions& o, const LearnOptions& learn_flags, const GlobalOptions& global) {
+  TrainSummary s;
+  std::optional<LearnSummary> learned;
+  if (is_learn_mode(o.mode)) {  // dpo | kto | pg | distill: the learn module (learn/learn.h)
+    LearnOptions l = learn_flags;
+    l.train = o;
+    FW_ASSIGN_OR_RETURN(learned, run_learning(l));
+    s = learned->train;
+  } else {
+    FW_ASSIGN_OR_RETURN(s, run_training(o));
+  }
   if (!s.main_rank) return Status::OK();  // rank 0 reports for the run
   nlohmann::json out = {{"out", o.out.string()},
                         {"checkpoint", s.checkpoint.string()},
@@ -90,6 +100,10 @@ Status run_train_command(const TrainOptions& o, const GlobalOptions& global) {
                         {"sgemm_peak_gflops", s.sgemm_peak_flops / 1e9},
                         {"parameters", s.parameters},
                         {"interrupted", s.interrupted}};
+  if (learned)
+    out.update({{"rows", learned->rows},
+                {"teacher_requests", learned->teacher_requests},
+                {"teacher_failures", learned->teacher_failures}});
   if (global.json) {
     print_json_line(out);
     return Status::OK();
@@ -103,6 +117,9 @@ Status run_train_command(const TrainOptions& o, const GlobalOptions& global) {
                    : std::string(),
       static_cast<double>(s.parameters) / 1e6, s.tokens_per_second, 100 * s.mfu, s.sgemm_peak_flops / 1e9,
       s.checkpoint.string()));
+  if (learned && learned->teacher_requests > 0)
+    print_text(fmt::format("  teacher: {} of {} prompts failed and were skipped\n", learned->teacher_failures,
+                           learned->teacher_requests));
   return Status::OK();
 }
 
@@ -111,8 +128,11 @@ Status run_train_command(const TrainOptions& o, const GlobalOptions& global) {
 void add_train_command(CLI::App& app, const GlobalOptions& global, CommandAction* action) {
   auto o = std::make_shared<TrainOptions>();
   CLI::App* cmd = app.add_subcommand("train", "Pretrain, continue pretraining or fine-tune (SFT) a model");
-  cmd->add_option("--mode", o->mode, "pretrain | continue | sft")->capture_default_str();
-  cmd->add_option("--data", o->data, "Dataset directory from 'flywheel data ingest'")->type_name("DIR");
+  cmd->add_option("--mode", o->mode, "pretrain | continue | sft | dpo | kto | pg | distill")->capture_default_str();
+  cmd->add_option("--data", o->data,
+                  "Dataset directory from 'flywheel data ingest'; dpo|kto|pg|distill: the JSONL file, or the "
+                  "directory holding preferences|unpaired|rewards|prompts.jsonl")
+      ->type_name("PATH");
   cmd->add_option("--sft-data", o->sft_data, "SFT: JSONL of {\"prompt\", \"completion\"}")->type_name("FILE");
   cmd->add_option("--init", o->init, "Checkpoint to start from (continue, sft)")->type_name("DIR");
   cmd->add_option("--tokenizer", o->tokenizer, "pretrain: tokenizer.json (default: the dataset's)")->type_name("FILE");
@@ -157,16 +177,42 @@ void add_train_command(CLI::App& app, const GlobalOptions& global, CommandAction
               "\nA run resumes from <out>/latest when it exists; SIGINT/SIGTERM save a checkpoint and exit.\n"
               "'--preset default' without --data builds the embedded default model under --out (default "
               "flywheel-default):\ntokenizer, dataset and about 7 minutes of training on the embedded corpus.");
+  // Learning from feedback (learn/learn.h has the objectives' math).
+  auto learn = std::make_shared<LearnOptions>();
+  cmd->add_option("--reference", learn->reference, "dpo|kto|pg: frozen reference model (default: --init)")
+      ->type_name("DIR");
+  cmd->add_option("--beta", learn->beta, "dpo|kto: strength of the reference anchor")->capture_default_str();
+  cmd->add_option("--label-smoothing", learn->label_smoothing, "dpo: assumed share of flipped pairs (0 to 0.5)")
+      ->capture_default_str();
+  cmd->add_option("--lambda-d", learn->lambda_d, "kto: weight of desirable (accepted) rows")->capture_default_str();
+  cmd->add_option("--lambda-u", learn->lambda_u, "kto: weight of undesirable (rejected) rows")->capture_default_str();
+  cmd->add_option("--kl-coef", learn->kl_coef, "pg: weight of the k3 KL penalty to the reference")
+      ->capture_default_str();
+  cmd->add_option("--teacher", learn->teacher, "distill: teacher checkpoint directory or OpenAI-compatible URL")
+      ->type_name("DIR_OR_URL");
+  cmd->add_option("--distill", learn->distill, "distill: logit | sequence (default: logit for a directory, "
+                                               "sequence for a URL)");
+  cmd->add_option("--temperature", learn->temperature, "distill (logit): softening temperature T (loss x T^2)")
+      ->capture_default_str();
+  cmd->add_option("--teacher-model", learn->teacher_model, "distill: the \"model\" of requests to a URL teacher");
+  cmd->add_option("--teacher-max-tokens", learn->teacher_max_tokens, "distill: tokens per teacher completion")
+      ->capture_default_str();
+  cmd->add_option("--teacher-temperature", learn->teacher_temperature, "distill: teacher sampling temperature")
+      ->capture_default_str();
+  cmd->add_option("--teacher-timeout", learn->teacher_timeout, "distill: seconds per URL teacher request")
+      ->capture_default_str();
   auto nproc = std::make_shared<int>(1);
   cmd->add_option("--nproc", *nproc, "Launch this many local data-parallel ranks (Gloo over 127.0.0.1)")
       ->check(positive_integer());
-  cmd->callback([o, out_option, nproc, &global, action] {
+  cmd->callback([o, learn, out_option, nproc, &global, action] {
     const bool default_model = o->preset == "default" && o->data.empty() && o->mode == "pretrain";
     const bool out_given = out_option->count() > 0;
     const int ranks = *nproc;
-    *action = [o, default_model, out_given, ranks, &global] {
+    *action = [o, learn, default_model, out_given, ranks, &global] {
+      if (ranks > 1 && is_learn_mode(o->mode))
+        return Status::invalid_argument("--mode " + o->mode + " runs in one process (no --nproc)");
       if (ranks > 1) return run_local(ranks);
-      return default_model ? run_default_model(*o, out_given, global) : run_train_command(*o, global);
+      return default_model ? run_default_model(*o, out_given, global) : run_train_command(*o, *learn, global);
     };
   });
 }

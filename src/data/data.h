@@ -7,6 +7,7 @@
 //   token_shard.h  TokenShard: the memory-mapped shard file format
 //   fim.h          FimTransform: PSM/SPM layouts matching src/model/prompt_format.h
 //   loader.h       DataLoader: packing, FIM, rank slices, SFT rows, exact resume
+//   prompt_completion.h  encode_prompt_completion(): an SFT row's tokens and cut
 //
 // Everything else in src/data/ is private to the module. No libtorch here.
 #pragma once
@@ -15,4 +16,5 @@
 #include "data/fim.h"
 #include "data/ingest.h"
 #include "data/loader.h"
+#include "data/prompt_completion.h"
 #include "data/token_shard.h"

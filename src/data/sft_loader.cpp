@@ -5,6 +5,7 @@
 #include "core/atomic_file.h"
 #include "core/hash.h"
 #include "data/loader_internal.h"
+#include "data/prompt_completion.h"
 
 namespace flywheel::data {
 namespace {
@@ -75,17 +76,12 @@ Status SftLoader::open(const LoaderOptions& options, const Tokenizer& tokenizer)
 }
 
 void SftLoader::fill_row(const Example& example, TokenBatch& batch) {
-  std::vector<TokenId> prompt = tok_.tokenizer->encode(example.prompt);
-  std::vector<TokenId> completion = tok_.tokenizer->encode(example.completion);
-  completion.push_back(tok_.eot);
   const size_t width = seq_len_ + 1;
-  if (prompt.size() + completion.size() > width) {
-    const size_t drop = std::min(prompt.size(), prompt.size() + completion.size() - width);
-    prompt.erase(prompt.begin(), prompt.begin() + static_cast<std::ptrdiff_t>(drop));
-    if (completion.size() > width - prompt.size()) completion.resize(width - prompt.size());
-  }
+  const PromptCompletionTokens tokens =
+      encode_prompt_completion(*tok_.tokenizer, example.prompt, example.completion, tok_.eot, width);
+  const std::vector<TokenId>& prompt = tokens.prompt;
   std::vector<TokenId> row = prompt;
-  row.insert(row.end(), completion.begin(), completion.end());
+  row.insert(row.end(), tokens.completion.begin(), tokens.completion.end());
   const size_t real = row.size();
   row.resize(width, tok_.pad);
   batch.tokens.insert(batch.tokens.end(), row.begin(), row.end());

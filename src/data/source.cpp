@@ -8,49 +8,18 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <mutex>
 #include <unordered_set>
 
 #include "core/file_system.h"
 #include "core/hash.h"
 #include "data/filters.h"
+#include "data/git_handle.h"
 #include "data/language.h"
 #include "tokenizer/corpus_filter.h"
 
 namespace flywheel::data {
 namespace fs = std::filesystem;
 namespace {
-
-void init_libgit2() {
-  static std::once_flag once;
-  std::call_once(once, [] { git_libgit2_init(); });
-}
-
-std::string git_message() {
-  const git_error* e = git_error_last();
-  return e != nullptr && e->message != nullptr ? e->message : "unknown libgit2 error";
-}
-
-// RAII for libgit2 objects.
-template <typename T, void (*Free)(T*)>
-struct GitPtr {
-  T* p = nullptr;
-  GitPtr() = default;
-  GitPtr(const GitPtr&) = delete;
-  GitPtr& operator=(const GitPtr&) = delete;
-  ~GitPtr() {
-    if (p != nullptr) Free(p);
-  }
-  T** out() { return &p; }
-  T* get() const { return p; }
-};
-using RepoPtr = GitPtr<git_repository, git_repository_free>;
-using ObjectPtr = GitPtr<git_object, git_object_free>;
-using CommitPtr = GitPtr<git_commit, git_commit_free>;
-using TreePtr = GitPtr<git_tree, git_tree_free>;
-using DiffPtr = GitPtr<git_diff, git_diff_free>;
-using BlobPtr = GitPtr<git_blob, git_blob_free>;
-using OdbPtr = GitPtr<git_odb, git_odb_free>;
 
 std::string name_of(const fs::path& path) {
   fs::path p = path;

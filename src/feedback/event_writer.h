@@ -41,6 +41,8 @@ class EventWriter {
   Status flush();
   size_t pending() const;
   int64_t committed_events() const;
+  // Transactions committed so far (committed_events() / commits() = the group size).
+  int64_t commits() const;
 
  private:
   struct Impl;

@@ -19,20 +19,20 @@ namespace flywheel::feedback {
 
 // A completion that a model produced for an editor (or for replay).
 struct SuggestionEvent {
-  std::string id;            // unique (e.g. "cmpl-<random hex>"), chosen by the server
-  std::string tenant;        // "" when auth is off
-  std::string model_id;      // the checkpoint that produced it
-  std::string source = "editor";  // "editor" or "replay"
-  std::string session;       // editor session / replay run, optional
-  std::string repo, path, language;  // optional context
-  int64_t cursor = 0;        // byte offset of the cursor in the file, when known
+  std::string id;                            // unique (e.g. "cmpl-<random hex>"), chosen by the server
+  std::string tenant;                        // "" when auth is off
+  std::string model_id;                      // the checkpoint that produced it
+  std::string source = "editor";             // "editor" or "replay"
+  std::string session;                       // editor session / replay run, optional
+  std::string repo, path, language;          // optional context
+  int64_t cursor = 0;                        // byte offset of the cursor in the file, when known
   std::string prefix_hash, suffix_hash;      // sha256 hex of the full prefix / suffix
   std::string prefix_window, suffix_window;  // the text near the cursor (bounded, e.g. 2 KB each)
-  std::string text;          // the suggestion (choice 0; other choices are separate events)
+  std::string text;                          // the suggestion (choice 0; other choices are separate events)
   int choice_index = 0;
   int64_t prompt_tokens = 0, completion_tokens = 0;
   double latency_ms = 0;
-  int64_t shown_at_ms = 0;   // unix time in milliseconds
+  int64_t shown_at_ms = 0;  // unix time in milliseconds
 };
 
 enum class OutcomeKind { kShown, kAccepted, kPartiallyAccepted, kRejected, kIgnored };
@@ -45,7 +45,7 @@ Result<OutcomeKind> outcome_kind_from_tabby(std::string_view type, std::string_v
 
 struct OutcomeEvent {
   std::string suggestion_id;
-  std::string tenant;        // must equal the suggestion's tenant (a tenant never touches another's events)
+  std::string tenant;  // must equal the suggestion's tenant (a tenant never touches another's events)
   OutcomeKind kind = OutcomeKind::kShown;
   int choice_index = 0;
   int64_t accepted_length = 0;            // bytes kept, for partial accepts (full length for accepts)

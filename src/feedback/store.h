@@ -25,12 +25,12 @@
 namespace flywheel::feedback {
 
 struct ApiKey {
-  std::string id;          // public id, e.g. "key_3f2a9c1b" (shown by `keys list`)
+  std::string id;  // public id, e.g. "key_3f2a9c1b" (shown by `keys list`)
   std::string tenant;
-  std::string prefix;      // first characters of the secret, for people to recognise it
-  int64_t rpm = 0;         // requests per minute; 0 = unlimited
-  int64_t tpm = 0;         // tokens (prompt + completion) per minute; 0 = unlimited
-  bool admin = false;      // may call admin routes (hot swap)
+  std::string prefix;  // first characters of the secret, for people to recognise it
+  int64_t rpm = 0;     // requests per minute; 0 = unlimited
+  int64_t tpm = 0;     // tokens (prompt + completion) per minute; 0 = unlimited
+  bool admin = false;  // may call admin routes (hot swap)
   int64_t created_ms = 0;
   std::optional<int64_t> revoked_ms;
 };
@@ -38,7 +38,7 @@ struct ApiKey {
 // A key as created: the secret is shown once and never stored.
 struct NewApiKey {
   ApiKey key;
-  std::string secret;      // "fw-" + 43 url-safe base64 characters (256 random bits)
+  std::string secret;  // "fw-" + 43 url-safe base64 characters (256 random bits)
 };
 
 struct UsageRecord {
@@ -48,6 +48,12 @@ struct UsageRecord {
   int64_t requests = 0;
   int64_t prompt_tokens = 0;
   int64_t completion_tokens = 0;
+};
+
+// Usage records metered at one time (EventWriter carries several per commit).
+struct UsageBatch {
+  std::vector<UsageRecord> records;
+  int64_t at_ms = 0;
 };
 
 struct EventQuery {
@@ -71,6 +77,11 @@ class Store {
   // Events. Each call is one transaction: all rows are durable when it
   // returns OK, none are when it fails.
   virtual Status append(std::span<const SuggestionEvent> suggestions, std::span<const OutcomeEvent> outcomes) = 0;
+  // Events and usage in one transaction (EventWriter's group commit). The
+  // default runs append() then add_usage() (two transactions); the SQL stores
+  // override it with one.
+  virtual Status append_with_usage(std::span<const SuggestionEvent> suggestions, std::span<const OutcomeEvent> outcomes,
+                                   std::span<const UsageBatch> usage);
   virtual Result<std::vector<SuggestionWithOutcomes>> events(const EventQuery& query) = 0;
   virtual Result<int64_t> count_suggestions(const std::string& tenant) = 0;
   virtual Result<int64_t> count_outcomes(const std::string& tenant) = 0;

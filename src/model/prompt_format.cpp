@@ -444,6 +444,10 @@ StopConditions chat_stop_conditions(const PromptFormat& format, const Tokenizer&
   return {};
 }
 
+FimOrder preferred_fim_order(const PromptFormat& format) {
+  return format.fim_spm && format.name == "flywheel" ? FimOrder::kSpm : FimOrder::kPsm;
+}
+
 Result<Prompt> build_fim_prompt(const PromptFormat& format, const Tokenizer& tokenizer, const FimRequest& request,
                                 FimOrder order) {
   if (format.fim == FimStyle::kNone)

@@ -132,6 +132,13 @@ struct FimRequest {
   std::vector<std::pair<std::string, std::string>> extra_files;  // (path, text) of other files, most relevant last
 };
 
+// The order flywheel serves, replays and trains FIM with for a format: SPM
+// for flywheel's own models (trained on both orders), whose prompt then ends
+// with the typed prefix, so that each keystroke's request shares almost all
+// of its tokens with the previous one (the prompt cache); PSM otherwise, the
+// order every published FIM model knows.
+FimOrder preferred_fim_order(const PromptFormat& format);
+
 Result<Prompt> build_fim_prompt(const PromptFormat& format, const Tokenizer& tokenizer, const FimRequest& request,
                                 FimOrder order = FimOrder::kPsm);
 

@@ -51,8 +51,10 @@ std::string SequenceGenerator::finish_text() {
   if (stops_.stopped()) return {};
   auto out = stops_.push(decoder_.finish());
   std::string text = out.text;
-  if (out.stopped) result_.finish_reason = "stop";
-  else text += stops_.finish();
+  if (out.stopped)
+    result_.finish_reason = "stop";
+  else
+    text += stops_.finish();
   return text;
 }
 

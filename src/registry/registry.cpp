@@ -1,9 +1,8 @@
 #include "registry/registry.h"
 
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <set>
 
 #include "core/atomic_file.h"
@@ -89,9 +88,9 @@ std::vector<DeploymentEntry> entries_from_json(const std::string& text) {
 
 Result<std::vector<DeploymentEntry>> read_deployment(SqlTransaction& tx, const std::string& name) {
   const SqlValue params[] = {name};
-  FW_ASSIGN_OR_RETURN(auto rows,
-                      tx.query("SELECT model_id, weight FROM registry_deployments WHERE name = ? ORDER BY model_id",
-                               params));
+  FW_ASSIGN_OR_RETURN(
+      auto rows,
+      tx.query("SELECT model_id, weight FROM registry_deployments WHERE name = ? ORDER BY model_id", params));
   std::vector<DeploymentEntry> out;
   for (const auto& row : rows) out.push_back({feedback::sql_text(row[0]), feedback::sql_double(row[1])});
   return out;
@@ -136,7 +135,8 @@ std::string id_base(const fs::path& dir) {
   std::string name = dir.filename().string();
   if (name.empty() || name == "." || name == "model") name = dir.parent_path().filename().string() + "-" + name;
   std::string out;
-  for (char c : name) out += (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.') ? c : '-';
+  for (char c : name)
+    out += (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.') ? c : '-';
   return out.empty() ? "model" : out;
 }
 
@@ -167,12 +167,11 @@ Result<std::unique_ptr<Registry>> Registry::open(const std::string& db_url) {
   if (db_url.empty()) return Status::invalid_argument("no registry database given (a file path or postgresql://...)");
   const bool postgres = db_url.starts_with("postgresql://") || db_url.starts_with("postgres://");
   auto impl = std::make_unique<Impl>();
-  FW_ASSIGN_OR_RETURN(impl->db, postgres ? feedback::open_postgres_connection(db_url)
-                                         : feedback::open_sqlite_connection(db_url));
-  FW_RETURN_IF_ERROR(impl->db->transact(TransactionMode::kWrite,
-                                        [](SqlTransaction& tx) { return tx.execute_script(kSchema); })
-                         .with_context("registry schema in " +
-                                       (postgres ? feedback::redact_password(db_url) : db_url)));
+  FW_ASSIGN_OR_RETURN(impl->db,
+                      postgres ? feedback::open_postgres_connection(db_url) : feedback::open_sqlite_connection(db_url));
+  FW_RETURN_IF_ERROR(
+      impl->db->transact(TransactionMode::kWrite, [](SqlTransaction& tx) { return tx.execute_script(kSchema); })
+          .with_context("registry schema in " + (postgres ? feedback::redact_password(db_url) : db_url)));
   return std::unique_ptr<Registry>(new Registry(std::move(impl)));
 }
 
@@ -190,9 +189,9 @@ Result<ModelRecord> Registry::add(const std::string& checkpoint_dir, const std::
   ModelRecord record;
   FW_RETURN_IF_ERROR(impl_->db->transact(TransactionMode::kWrite, [&](SqlTransaction& tx) -> Status {
     const SqlValue by_path[] = {dir.string()};
-    FW_ASSIGN_OR_RETURN(auto existing,
-                        tx.query("SELECT " + std::string(kModelColumns) + " FROM registry_models WHERE path = ?",
-                                 by_path));
+    FW_ASSIGN_OR_RETURN(
+        auto existing,
+        tx.query("SELECT " + std::string(kModelColumns) + " FROM registry_models WHERE path = ?", by_path));
     if (!existing.empty()) {
       FW_ASSIGN_OR_RETURN(record, record_from_row(existing[0]));
       return Status::OK();
@@ -210,13 +209,18 @@ Result<ModelRecord> Registry::add(const std::string& checkpoint_dir, const std::
       if (!id.empty()) return Status::already_exists("model id '" + id + "' is taken");
       candidate = id_base(dir) + "-" + std::to_string(n);
     }
-    record = ModelRecord{candidate, dir.string(), parent, feedback::unix_millis_now(), lineage, "{}",
-                         ModelState::kCandidate, ""};
-    const SqlValue row[] = {record.id, record.path, record.parent, record.created_ms, record.lineage_json,
-                            record.scores_json, std::string(model_state_name(record.state)), record.note};
-    return tx.execute("INSERT INTO registry_models (" + std::string(kModelColumns) +
-                          ") VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                      row);
+    record = ModelRecord{candidate, dir.string(),           parent, feedback::unix_millis_now(), lineage,
+                         "{}",      ModelState::kCandidate, ""};
+    const SqlValue row[] = {record.id,
+                            record.path,
+                            record.parent,
+                            record.created_ms,
+                            record.lineage_json,
+                            record.scores_json,
+                            std::string(model_state_name(record.state)),
+                            record.note};
+    return tx.execute(
+        "INSERT INTO registry_models (" + std::string(kModelColumns) + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?)", row);
   }));
   return record;
 }
@@ -238,8 +242,8 @@ Result<ModelRecord> Registry::get(const std::string& id) {
 Result<std::vector<ModelRecord>> Registry::list() {
   std::vector<ModelRecord> out;
   FW_RETURN_IF_ERROR(impl_->db->transact(TransactionMode::kRead, [&](SqlTransaction& tx) -> Status {
-    FW_ASSIGN_OR_RETURN(auto rows, tx.query("SELECT " + std::string(kModelColumns) +
-                                            " FROM registry_models ORDER BY created_ms, id"));
+    FW_ASSIGN_OR_RETURN(
+        auto rows, tx.query("SELECT " + std::string(kModelColumns) + " FROM registry_models ORDER BY created_ms, id"));
     for (const auto& row : rows) {
       FW_ASSIGN_OR_RETURN(auto r, record_from_row(row));
       out.push_back(std::move(r));
@@ -263,8 +267,7 @@ Status Registry::refuse(const std::string& id, const std::string& reason) {
   FW_RETURN_IF_ERROR(get(id).status());
   return impl_->db->transact(TransactionMode::kWrite, [&](SqlTransaction& tx) {
     const SqlValue p[] = {reason, id};
-    return tx.execute("UPDATE registry_models SET state = 'refused', note = ? WHERE id = ? AND state = 'candidate'",
-                      p);
+    return tx.execute("UPDATE registry_models SET state = 'refused', note = ? WHERE id = ? AND state = 'candidate'", p);
   });
 }
 
@@ -294,9 +297,8 @@ Status Registry::rollback(const std::string& deployment, const std::string& reas
       auto key = [](const DeploymentEntry& e) { return e.model_id; };
       std::ranges::sort(a, {}, key);
       std::ranges::sort(b, {}, key);
-      return std::ranges::equal(a, b, [](const auto& x, const auto& y) {
-        return x.model_id == y.model_id && x.weight == y.weight;
-      });
+      return std::ranges::equal(
+          a, b, [](const auto& x, const auto& y) { return x.model_id == y.model_id && x.weight == y.weight; });
     };
     for (const auto& row : rows) {
       auto entries = entries_from_json(feedback::sql_text(row[0]));

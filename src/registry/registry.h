@@ -28,14 +28,14 @@ enum class ModelState { kCandidate, kServing, kRetired, kRefused };
 std::string_view model_state_name(ModelState state);
 
 struct ModelRecord {
-  std::string id;           // e.g. "default-3f2a9c1b" (name + hash of the weights file's path and time)
-  std::string path;         // checkpoint directory (absolute)
-  std::string parent;       // parent model id, "" for a root
+  std::string id;      // e.g. "default-3f2a9c1b" (name + hash of the weights file's path and time)
+  std::string path;    // checkpoint directory (absolute)
+  std::string parent;  // parent model id, "" for a root
   int64_t created_ms = 0;
   std::string lineage_json = "{}";  // flywheel.json of the checkpoint (datasets, recipe, git revision)
   std::string scores_json = "{}";   // judge results, e.g. {"acceptance": 0.31, "interval": [0.28, 0.34]}
   ModelState state = ModelState::kCandidate;
-  std::string note;         // why it was refused or retired
+  std::string note;  // why it was refused or retired
 };
 
 struct DeploymentEntry {

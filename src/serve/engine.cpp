@@ -37,8 +37,8 @@ struct Sequence {
   std::vector<TokenId> cached;  // the tokens whose keys and values are in `cache`, in order
   int64_t reused_tokens = 0;    // of the prompt, from the prompt cache
   std::unique_ptr<SequenceGenerator> generator;
-  TokenId fed = 0;              // the decode step's input token
-  bool sampled = false;         // the prompt is done and at least one token was sampled
+  TokenId fed = 0;       // the decode step's input token
+  bool sampled = false;  // the prompt is done and at least one token was sampled
 
   Clock::time_point submitted, admitted, first_token;
 
@@ -52,8 +52,8 @@ struct Engine::Impl {
 
   // Shared with submitting threads, under `mutex`.
   std::mutex mutex;
-  std::condition_variable wake;       // the scheduler: work arrived or stop
-  std::condition_variable idle;       // drain(): nothing queued or active
+  std::condition_variable wake;  // the scheduler: work arrived or stop
+  std::condition_variable idle;  // drain(): nothing queued or active
   std::deque<std::unique_ptr<Sequence>> queue;
   std::vector<const ServedModel*> forget_requests;
   std::unordered_map<std::string, std::shared_ptr<std::atomic<bool>>> latest_by_key;  // supersede_key -> flag
@@ -149,11 +149,10 @@ std::shared_ptr<RequestHandle> Engine::submit(EngineRequest request, OnText on_t
 void Engine::drain(std::chrono::milliseconds timeout) {
   std::unique_lock lock(impl_->mutex);
   impl_->accepting = false;
-  bool drained =
-      impl_->idle.wait_for(lock, timeout, [&] { return impl_->queue.empty() && impl_->active_count == 0; });
+  bool drained = impl_->idle.wait_for(lock, timeout, [&] { return impl_->queue.empty() && impl_->active_count == 0; });
   if (!drained) {
-    spdlog::warn("engine: drain timed out after {} ms; cancelling {} queued and {} running requests",
-                 timeout.count(), impl_->queue.size(), impl_->active_count);
+    spdlog::warn("engine: drain timed out after {} ms; cancelling {} queued and {} running requests", timeout.count(),
+                 impl_->queue.size(), impl_->active_count);
     for (auto& seq : impl_->queue) seq->handle->cancel();
     // Active ones are cancelled through their handles by the scheduler.
     impl_->stopping = true;
@@ -219,9 +218,12 @@ void Engine::Impl::run() {
     // caches are back in the prompt cache before newcomers look for a prefix.
     const auto now = Clock::now();
     for (auto& seq : active) {
-      if (seq->superseded->load()) finish(seq, "superseded");
-      else if (seq->handle->cancelled()) finish(seq, "cancelled");
-      else if (now >= seq->request.deadline) finish(seq, "deadline");
+      if (seq->superseded->load())
+        finish(seq, "superseded");
+      else if (seq->handle->cancelled())
+        finish(seq, "cancelled");
+      else if (now >= seq->request.deadline)
+        finish(seq, "deadline");
     }
     std::erase(active, nullptr);
 
@@ -233,9 +235,12 @@ void Engine::Impl::run() {
       }
     }
     for (auto& seq : admitted) {
-      if (seq->superseded->load()) finish(seq, "superseded");
-      else if (seq->handle->cancelled()) finish(seq, "cancelled");
-      else if (now >= seq->request.deadline) finish(seq, "deadline");
+      if (seq->superseded->load())
+        finish(seq, "superseded");
+      else if (seq->handle->cancelled())
+        finish(seq, "cancelled");
+      else if (now >= seq->request.deadline)
+        finish(seq, "deadline");
       else {
         admit(*seq);
         active.push_back(std::move(seq));
@@ -356,8 +361,7 @@ void Engine::Impl::step() {
       Sequence& s = *planned[i].seq;
       auto owner = std::find_if(active.begin(), active.end(), [&](const auto& a) { return a.get() == &s; });
       if (!logits.ok()) {
-        spdlog::error("engine: forward step failed for model {}: {}", s.request.model->id,
-                      logits.status().to_string());
+        spdlog::error("engine: forward step failed for model {}: {}", s.request.model->id, logits.status().to_string());
         fail(*owner, logits.status());
         continue;
       }

@@ -24,8 +24,10 @@ Result<std::shared_ptr<ServedModel>> load_served_model(const std::string& dir, c
 void ModelSet::set_deployment(const std::string& name, std::vector<WeightedModel> models) {
   std::lock_guard lock(mutex_);
   auto it = std::find_if(deployments_.begin(), deployments_.end(), [&](const auto& d) { return d.name == name; });
-  if (it != deployments_.end()) it->models = std::move(models);
-  else deployments_.push_back({name, std::move(models)});
+  if (it != deployments_.end())
+    it->models = std::move(models);
+  else
+    deployments_.push_back({name, std::move(models)});
   ++generation_;
 }
 

@@ -26,8 +26,7 @@ std::optional<PromptCache::Hit> PromptCache::take(const std::shared_ptr<ServedMo
   return hit;
 }
 
-void PromptCache::put(std::shared_ptr<ServedModel> model, std::vector<TokenId> tokens,
-                      std::unique_ptr<KvCache> cache) {
+void PromptCache::put(std::shared_ptr<ServedModel> model, std::vector<TokenId> tokens, std::unique_ptr<KvCache> cache) {
   if (!cache || tokens.empty()) return;
   const int64_t size = cache->bytes();
   if (size > max_bytes_) return;

@@ -104,8 +104,8 @@ void RegistryWatcher::Impl::poll() {
       spdlog::warn("registry: cannot read the version: {}", version.status().to_string());
     } else if (*version != applied) {
       Status s = apply(*version);
-      if (!s.ok()) spdlog::error("registry: version {} not applied, still serving the previous one: {}", *version,
-                                 s.to_string());
+      if (!s.ok())
+        spdlog::error("registry: version {} not applied, still serving the previous one: {}", *version, s.to_string());
     }
     lock.lock();
   }
@@ -113,7 +113,8 @@ void RegistryWatcher::Impl::poll() {
 
 int64_t RegistryWatcher::applied_version() const { return impl_->applied; }
 
-Result<std::pair<std::string, std::string>> resolve_model_argument(const std::string& model, const std::string& db_url) {
+Result<std::pair<std::string, std::string>> resolve_model_argument(const std::string& model,
+                                                                   const std::string& db_url) {
   std::error_code ec;
   if (fs::is_directory(model, ec)) return std::pair{model, std::string()};
   if (db_url.empty() || (!db_url.starts_with("postgres") && !fs::exists(db_url, ec)))

@@ -56,6 +56,9 @@ struct TrainOptions {
   std::string lineage_json;               // extra lineage fields for flywheel.json (JSON object or empty)
 
   Status validate() const;
+  // The checks shared with the learn module's modes: step counts, batch
+  // shape, clipping, weight decay and the learning-rate schedule.
+  Status validate_optimization() const;
 };
 
 struct TrainSummary {

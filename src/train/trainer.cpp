@@ -1,6 +1,5 @@
 // The training loop: data → forward → masked cross-entropy → backward →
 // clip → AdamW, with validation, metrics, checkpoints and exact resume.
-#include <csignal>
 #include <chrono>
 #include <cmath>
 #include <nlohmann/json.hpp>
@@ -14,11 +13,16 @@
 #include "model/transformer.h"
 #include "spdlog/spdlog.h"
 #include "train/adamw.h"
+#include "train/checkpointing.h"
 #include "train/distributed.h"
+#include "train/divergence.h"
+#include "train/grad_clip.h"
 #include "train/gradient_sync.h"
 #include "train/flops.h"
 #include "train/lr_schedule.h"
+#include "train/lineage.h"
 #include "train/run_dir.h"
+#include "train/stop_signals.h"
 #include "train/train.h"
 
 namespace flywheel {
@@ -32,6 +36,10 @@ Status TrainOptions::validate() const {
   if (mode == "sft" ? sft_data.empty() : data.empty())
     return Status::invalid_argument(mode == "sft" ? "--sft-data FILE is required for sft" : "--data DIR is required");
   if (mode != "pretrain" && init.empty()) return Status::invalid_argument("--init DIR is required for mode " + mode);
+  return validate_optimization();
+}
+
+Status TrainOptions::validate_optimization() const {
   if (steps < 1 || batch_size < 1 || seq_len < 2 || grad_accum < 1)
     return Status::invalid_argument("steps, batch_size, grad_accum must be >= 1 and seq_len >= 2");
   if (clip < 0 || weight_decay < 0) return Status::invalid_argument("clip and weight_decay must be >= 0");
@@ -42,29 +50,6 @@ Status TrainOptions::validate() const {
 }
 
 namespace {
-
-std::atomic<int> g_stop_signal{0};
-
-extern "C" void on_stop_signal(int signal) { g_stop_signal.store(signal); }
-
-// Installs SIGINT/SIGTERM handlers for the run and restores the old ones after.
-class StopSignals {
- public:
-  StopSignals() {
-    g_stop_signal.store(0);
-    old_int_ = std::signal(SIGINT, on_stop_signal);
-    old_term_ = std::signal(SIGTERM, on_stop_signal);
-  }
-  ~StopSignals() {
-    std::signal(SIGINT, old_int_);
-    std::signal(SIGTERM, old_term_);
-  }
-  int received() const { return g_stop_signal.load(); }
-
- private:
-  void (*old_int_)(int);
-  void (*old_term_)(int);
-};
 
 // Mean cross-entropy over the counted targets of a batch; also returns the
 // summed loss (nats) and the count for bits-per-byte.
@@ -131,7 +116,9 @@ Result<Validation> validate(model::CausalLmImpl& module, const TrainOptions& o, 
   return v;
 }
 
-json options_json(const TrainOptions& o) {
+}  // namespace
+
+json train::recipe_json(const TrainOptions& o) {
   return {{"mode", o.mode},         {"data", o.data.string()},
           {"sft_data", o.sft_data.string()}, {"init", o.init.string()},
           {"arch", o.arch},         {"preset", o.preset},
@@ -145,6 +132,19 @@ json options_json(const TrainOptions& o) {
           {"fim_rate", o.fim_rate}, {"fim_spm_rate", o.fim_spm_rate},
           {"repo_level", o.repo_level}};
 }
+
+std::string train::lineage_json(const json& parent, const json& datasets, const json& recipe, int64_t step,
+                                double train_loss, const std::string& extra_json) {
+  json lineage = {
+      {"parent", parent}, {"datasets", datasets}, {"recipe", recipe}, {"step", step}, {"train_loss", train_loss}};
+  if (!extra_json.empty()) {
+    json extra = json::parse(extra_json, nullptr, false);
+    if (extra.is_object()) lineage.update(extra);
+  }
+  return lineage.dump(2) + "\n";
+}
+
+namespace {
 
 Result<Tokenizer> tokenizer_for(const TrainOptions& o) {
   if (!o.tokenizer.empty()) return Tokenizer::from_file(o.tokenizer);
@@ -242,13 +242,10 @@ Result<TrainSummary> run_training(const TrainOptions& o) {
   summary.main_rank = main_rank;
   int64_t step = 0;
   if (resume_from) {
-    FW_ASSIGN_OR_RETURN(std::string state_text, read_file(*resume_from / "trainer_state.json"));
-    json state = json::parse(state_text, nullptr, false);
-    if (state.is_discarded() || !state.contains("step") || !state.contains("loader"))
-      return Status::corruption(resume_from->string() + "/trainer_state.json is not a trainer state");
+    FW_ASSIGN_OR_RETURN(json state, train::restore_training_checkpoint(*resume_from, optimizer));
+    if (!state.contains("loader"))
+      return Status::corruption(resume_from->string() + "/trainer_state.json has no data loader state");
     step = state["step"].get<int64_t>();
-    FW_ASSIGN_OR_RETURN(auto optimizer_state, model::load_tensors(*resume_from / "optimizer.safetensors"));
-    FW_RETURN_IF_ERROR(optimizer.load_state(optimizer_state, state.value("optimizer_steps", step)));
     FW_RETURN_IF_ERROR(loader.restore(state["loader"]));
     if (main_rank) FW_RETURN_IF_ERROR(run.truncate_metrics(step));
     summary.start_step = step;
@@ -267,28 +264,17 @@ Result<TrainSummary> run_training(const TrainOptions& o) {
       summary.checkpoint = dir;
       return dist->barrier();
     }
-    json lineage = {{"parent", o.mode == "pretrain" ? json(nullptr) : json(o.init.string())},
-                    {"datasets", json::array({o.mode == "sft" ? o.sft_data.string() : o.data.string()})},
-                    {"recipe", options_json(o)},
-                    {"step", at_step},
-                    {"train_loss", last_loss}};
-    if (!lineage_extra.empty()) {
-      json extra = json::parse(lineage_extra, nullptr, false);
-      if (extra.is_object()) lineage.update(extra);
-    }
-    json state = {{"step", at_step}, {"optimizer_steps", optimizer.steps()}, {"loader", loader.state()},
-                  {"torch_seed", o.seed}};
-    FW_RETURN_IF_ERROR(model.save(dir, lineage.dump(2) + "\n", [&](const fs::path& tmp) -> Status {
-      FW_RETURN_IF_ERROR(model::save_tensors(tmp / "optimizer.safetensors", optimizer.state_tensors()));
-      return write_file_atomically(tmp / "trainer_state.json", state.dump(2) + "\n");
-    }));
-    FW_RETURN_IF_ERROR(run.set_latest(dir));
-    summary.checkpoint = dir;
-    FW_RETURN_IF_ERROR(run.prune(o.keep));
+    const std::string lineage = train::lineage_json(
+        o.mode == "pretrain" ? json(nullptr) : json(o.init.string()),
+        json::array({o.mode == "sft" ? o.sft_data.string() : o.data.string()}), train::recipe_json(o), at_step,
+        last_loss, lineage_extra);
+    json state = {{"loader", loader.state()}, {"torch_seed", o.seed}};
+    FW_ASSIGN_OR_RETURN(summary.checkpoint,
+                        train::save_training_checkpoint(run, at_step, model, lineage, optimizer, std::move(state), o.keep));
     return dist->barrier();
   };
 
-  StopSignals signals;
+  train::StopSignals signals;
   ProgressBar progress("train", main_rank ? static_cast<uint64_t>(o.steps) : 0, "steps");
   progress.set(static_cast<uint64_t>(step));
   const auto started = std::chrono::steady_clock::now();
@@ -317,16 +303,10 @@ Result<TrainSummary> run_training(const TrainOptions& o) {
       FW_ASSIGN_OR_RETURN(loss_value, dist->all_reduce_scalar(loss_value, train::ReduceOp::kMean));
       tokens *= dist->world_size();
     }
-    if (!std::isfinite(loss_value))
-      return Status::internal("the loss diverged (" + std::to_string(loss_value) + ") at step " +
-                              std::to_string(step) + "; the last good checkpoint is " +
-                              (summary.checkpoint.empty() ? std::string("none") : summary.checkpoint.string()));
-    double grad_norm = 0;
-    {
-      std::vector<torch::Tensor> params = module.parameters();
-      grad_norm = o.clip > 0 ? torch::nn::utils::clip_grad_norm_(params, o.clip)
-                             : torch::nn::utils::clip_grad_norm_(params, std::numeric_limits<double>::infinity());
-    }
+    const double grad_norm = train::clip_gradients(module.parameters(), o.clip);
+    FW_RETURN_IF_ERROR(train::check_divergence(loss_value, grad_norm, step,
+                                               summary.checkpoint.empty() && resume_from ? *resume_from
+                                                                                         : summary.checkpoint));
     optimizer.step(lr);
     ++step;
     last_loss = loss_value;

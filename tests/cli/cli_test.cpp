@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "feedback/store.h"
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -331,6 +333,67 @@ TEST_F(CliTest, ConfigFileErrorsNameTheKeyAndLine) {
   Outcome type = flywheel("--config type.toml tokenizer train");
   EXPECT_EQ(type.code, 2);
   EXPECT_NE(type.err.find("--vocab-size"), std::string::npos) << type.err;
+}
+
+TEST_F(CliTest, KeysCreateListRevoke) {
+  Outcome created = flywheel("keys create --tenant acme --rpm 60 --tpm 5000 --admin --db keys.db --json");
+  ASSERT_EQ(created.code, 0) << created.err;
+  const auto key = nlohmann::json::parse(created.out);
+  const std::string secret = key["secret"], id = key["id"];
+  EXPECT_EQ(secret.size(), 46u);
+  EXPECT_EQ(secret.rfind("fw-", 0), 0u);
+  EXPECT_EQ(key["tenant"], "acme");
+  EXPECT_EQ(key["rpm"], 60);
+  EXPECT_EQ(key["admin"], true);
+  ASSERT_EQ(flywheel("keys create --tenant beta --db keys.db").code, 0);
+
+  Outcome listed = flywheel("keys list --tenant acme --db keys.db");
+  ASSERT_EQ(listed.code, 0) << listed.err;
+  EXPECT_NE(listed.out.find(id), std::string::npos) << listed.out;
+  EXPECT_NE(listed.out.find("active"), std::string::npos) << listed.out;
+  EXPECT_EQ(listed.out.find("beta"), std::string::npos) << listed.out;
+  EXPECT_EQ(listed.out.find(secret), std::string::npos) << "list must never show a secret";
+  EXPECT_EQ(nlohmann::json::parse(flywheel("keys list --db keys.db --json").out)["keys"].size(), 2u);
+
+  ASSERT_EQ(flywheel("keys revoke " + id + " --db keys.db").code, 0);
+  auto keys = nlohmann::json::parse(flywheel("keys list --tenant acme --db keys.db --json").out)["keys"];
+  ASSERT_EQ(keys.size(), 1u);
+  EXPECT_TRUE(keys[0]["revoked_ms"].is_number());
+  Outcome unknown = flywheel("keys revoke key_000000000000 --db keys.db");
+  EXPECT_EQ(unknown.code, 3) << unknown.err;
+  EXPECT_NE(unknown.err.find("key_000000000000"), std::string::npos) << unknown.err;
+  EXPECT_EQ(flywheel("keys create --db keys.db").code, 2);  // --tenant is required
+}
+
+TEST_F(CliTest, UsageReportsATenantsRange) {
+  {
+    auto store = flywheel::feedback::open_store((*dir_ / "usage.db").string());
+    ASSERT_TRUE(store.ok()) << store.status().to_string();
+    const int64_t may_2 = 1714608000000;  // 2024-05-02T00:00Z
+    std::vector<flywheel::feedback::UsageRecord> records = {{"acme", "m1", "/v1/completions", 2, 100, 10},
+                                                            {"acme", "m1", "/infill", 1, 50, 5},
+                                                            {"beta", "m1", "/infill", 7, 7, 7}};
+    ASSERT_TRUE((*store)->add_usage(records, may_2).ok());
+    ASSERT_TRUE((*store)->add_usage(std::span(records).first(1), may_2 + 31LL * 86'400'000).ok());  // June 2
+  }
+  Outcome usage = flywheel("usage --tenant acme --since 2024-05-01 --until 2024-06-01T00:00Z --db usage.db --json");
+  ASSERT_EQ(usage.code, 0) << usage.err;
+  const auto report = nlohmann::json::parse(usage.out);
+  EXPECT_EQ(report["since_ms"], 1714521600000);
+  EXPECT_EQ(report["until_ms"], 1717200000000);
+  EXPECT_EQ(report["rows"].size(), 2u);
+  EXPECT_EQ(report["total"]["requests"], 3);
+  EXPECT_EQ(report["total"]["total_tokens"], 165);
+
+  Outcome table = flywheel("usage --tenant acme --db usage.db");
+  ASSERT_EQ(table.code, 0) << table.err;
+  EXPECT_NE(table.out.find("/v1/completions"), std::string::npos) << table.out;
+  EXPECT_NE(table.out.find("total"), std::string::npos) << table.out;
+  EXPECT_NE(table.out.find(" 5 "), std::string::npos) << table.out;  // 2 + 1 in May, 2 in June
+
+  Outcome bad = flywheel("usage --tenant acme --since yesterday --db usage.db");
+  EXPECT_EQ(bad.code, 2);
+  EXPECT_NE(bad.err.find("--since"), std::string::npos) << bad.err;
 }
 
 }  // namespace

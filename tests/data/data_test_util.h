@@ -97,7 +97,10 @@ class TestRepo {
   TestRepo& operator=(const TestRepo&) = delete;
 
   // Writes (value) or deletes (nullopt) files, then commits everything. Returns the commit id.
-  std::string commit(const std::map<std::string, std::optional<std::string>>& changes, const std::string& message) {
+  // `parents` (commit ids) default to HEAD; with move_head false the commit
+  // is made without moving HEAD (a side branch; merges name two parents).
+  std::string commit(const std::map<std::string, std::optional<std::string>>& changes, const std::string& message,
+                     const std::optional<std::vector<std::string>>& parents = std::nullopt, bool move_head = true) {
     for (const auto& [path, text] : changes) {
       if (text) {
         write_file(dir_ / path, *text);
@@ -117,15 +120,23 @@ class TestRepo {
     EXPECT_EQ(git_tree_lookup(&tree, repo_, &tree_id), 0);
     git_signature* sig = nullptr;
     EXPECT_EQ(git_signature_new(&sig, "Test", "test@example.com", 1700000000 + commits_++, 0), 0);
-    git_commit* parent = nullptr;
-    if (git_reference_name_to_id(&parent_id, repo_, "HEAD") == 0) {
-      EXPECT_EQ(git_commit_lookup(&parent, repo_, &parent_id), 0);
+    std::vector<std::string> parent_ids;
+    if (parents) {
+      parent_ids = *parents;
+    } else if (git_reference_name_to_id(&parent_id, repo_, "HEAD") == 0) {
+      parent_ids.push_back(git_oid_tostr_s(&parent_id));
     }
-    const git_commit* parents[] = {parent};
-    EXPECT_EQ(git_commit_create(&commit_id, repo_, "HEAD", sig, sig, nullptr, message.c_str(), tree,
-                                parent != nullptr ? 1 : 0, parents),
+    std::vector<git_commit*> parent_commits;
+    for (const std::string& id : parent_ids) {
+      EXPECT_EQ(git_oid_fromstr(&parent_id, id.c_str()), 0);
+      parent_commits.push_back(nullptr);
+      EXPECT_EQ(git_commit_lookup(&parent_commits.back(), repo_, &parent_id), 0);
+    }
+    std::vector<const git_commit*> const_parents(parent_commits.begin(), parent_commits.end());
+    EXPECT_EQ(git_commit_create(&commit_id, repo_, move_head ? "HEAD" : nullptr, sig, sig, nullptr, message.c_str(),
+                                tree, const_parents.size(), const_parents.data()),
               0);
-    if (parent != nullptr) git_commit_free(parent);
+    for (git_commit* parent : parent_commits) git_commit_free(parent);
     git_signature_free(sig);
     git_tree_free(tree);
     return git_oid_tostr_s(&commit_id);

@@ -112,8 +112,8 @@ TEST(Engine, BatchedRequestsMatchOneAtATimeGeneration) {
   std::vector<std::future<Outcome>> futures;
   for (size_t i = 0; i < std::size(kTexts); ++i) {
     // Half greedy, half sampled with a seed: each sequence has its own sampler.
-    requests.push_back(request_for(model, tokens_of(*model, kTexts[i]), 12 + static_cast<int>(i), i % 2 ? 0.8f : 0.f,
-                                   100 + i));
+    requests.push_back(
+        request_for(model, tokens_of(*model, kTexts[i]), 12 + static_cast<int>(i), i % 2 ? 0.8f : 0.f, 100 + i));
     futures.push_back(submit(engine, requests.back()));
   }
   for (size_t i = 0; i < futures.size(); ++i) {
@@ -186,9 +186,9 @@ TEST(Engine, ANewerRequestOfTheSameSessionSupersedesTheOlder) {
 TEST(Engine, OnTextReturningFalseCancels) {
   auto model = tiny_served_model();
   Engine engine;
-  auto out = submit(engine, request_for(model, tokens_of(*model, kTexts[2]), 300),
-                    [](std::string_view) { return false; })
-                 .get();
+  auto out = submit(engine, request_for(model, tokens_of(*model, kTexts[2]), 300), [](std::string_view) {
+               return false;
+             }).get();
   ASSERT_TRUE(out.result.ok());
   EXPECT_EQ(out.result->finish_reason, "cancelled");
   EXPECT_LT(out.result->tokens.size(), 300u);
@@ -239,8 +239,10 @@ TEST(Engine, AFullQueueAnswersResourceExhausted) {
   int exhausted = 0, ok = 0;
   for (auto& f : futures) {
     Outcome out = f.get();
-    if (out.result.ok()) ++ok;
-    else if (out.result.status().code() == StatusCode::kResourceExhausted) ++exhausted;
+    if (out.result.ok())
+      ++ok;
+    else if (out.result.status().code() == StatusCode::kResourceExhausted)
+      ++exhausted;
   }
   EXPECT_GT(exhausted, 0);
   EXPECT_GE(ok, 2);

@@ -42,7 +42,7 @@ TEST_F(ModelSetTest, ResolvesAutoDeploymentsAndModelIds) {
   EXPECT_EQ(set.resolve("auto"), a);  // the first deployment is auto until one is named so
   EXPECT_EQ(set.resolve(""), a);
   EXPECT_EQ(set.resolve("stable"), a);
-  EXPECT_EQ(set.resolve("a"), a);     // by model id
+  EXPECT_EQ(set.resolve("a"), a);  // by model id
   EXPECT_EQ(set.resolve("nope"), nullptr);
   auto b = load("b");
   set.set_deployment("auto", {{b, 1.0}});

@@ -1,0 +1,35 @@
+// Bootstrap confidence intervals over clusters (replayed hunks): each
+// resample draws as many hunks as there are, with replacement, and
+// recomputes each rate as a ratio of sums. Percentile method, 95%. Private
+// to the eval module; docs/replay.md says why hunks are the clusters.
+//
+// Thread-safety: pure functions. Deterministic for a seed on every platform
+// (data/rng.h's generator, no std distributions).
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "eval/replay.h"
+
+namespace flywheel::eval {
+
+// The rates of the sum of `hunks`, each with its interval.
+ReplayRates estimate_rates(std::span<const ReplayCounts* const> hunks, int resamples, uint64_t seed);
+
+// The q-quantile (0..1) of `values` by linear interpolation between order
+// statistics; 0 for an empty vector. Sorts `values`.
+double quantile(std::vector<double>& values, double q);
+
+// Paired: the same resampled hunks for both sides.
+struct PairedEstimate {
+  RateEstimate difference;
+  RateEstimate relative_gain;
+  bool relative_defined = false;  // the baseline's rate is not 0
+};
+PairedEstimate paired_bootstrap(std::span<const ReplayCounts* const> candidate,
+                                std::span<const ReplayCounts* const> baseline, ReplayMetric metric, int resamples,
+                                uint64_t seed);
+
+}  // namespace flywheel::eval

@@ -1,0 +1,108 @@
+#include "feedback/auth.h"
+
+#include <mutex>
+#include <optional>
+#include <unordered_map>
+
+#include "feedback/key_secret.h"
+
+namespace flywheel::feedback {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Bounds the cache when clients present many different bad keys.
+constexpr size_t kMaxCachedKeys = 10000;
+
+Status unauthenticated(std::string message) { return Status(StatusCode::kUnauthenticated, std::move(message)); }
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i)
+    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i]))) return false;
+  return true;
+}
+
+Principal principal_for(const ApiKey& key) { return {key.tenant, key.id, key.admin, key.rpm, key.tpm, true}; }
+
+}  // namespace
+
+struct Authenticator::Impl {
+  struct CachedKey {
+    std::optional<ApiKey> key;
+    Clock::time_point expires;
+  };
+
+  Impl(Store& s, AuthOptions o) : store(s), options(o) {}
+
+  Store& store;
+  const AuthOptions options;
+  std::mutex mutex;
+  std::unordered_map<std::string, CachedKey> keys;  // by the secret's SHA-256
+  std::optional<bool> any_active_key;
+  Clock::time_point active_expires;
+
+  Result<std::optional<ApiKey>> find(const std::string& secret) {
+    const std::string hash = key_secret_hash(secret);
+    {
+      std::lock_guard lock(mutex);
+      if (auto it = keys.find(hash); it != keys.end() && Clock::now() < it->second.expires) return it->second.key;
+    }
+    FW_ASSIGN_OR_RETURN(std::optional<ApiKey> key, store.find_key(secret));
+    std::lock_guard lock(mutex);
+    if (keys.size() >= kMaxCachedKeys) keys.clear();
+    keys[hash] = {key, Clock::now() + options.cache_ttl};
+    return key;
+  }
+};
+
+Authenticator::Authenticator(Store& store, AuthOptions options) : impl_(std::make_unique<Impl>(store, options)) {}
+Authenticator::~Authenticator() = default;
+
+Result<bool> Authenticator::enforced() {
+  if (impl_->options.required) return true;
+  {
+    std::lock_guard lock(impl_->mutex);
+    if (impl_->any_active_key && Clock::now() < impl_->active_expires) return *impl_->any_active_key;
+  }
+  FW_ASSIGN_OR_RETURN(int64_t active, impl_->store.active_key_count());
+  std::lock_guard lock(impl_->mutex);
+  impl_->any_active_key = active > 0;
+  impl_->active_expires = Clock::now() + impl_->options.cache_ttl;
+  return active > 0;
+}
+
+void Authenticator::clear_cache() {
+  std::lock_guard lock(impl_->mutex);
+  impl_->keys.clear();
+  impl_->any_active_key.reset();
+}
+
+Result<Principal> Authenticator::authenticate(std::string_view authorization_header) {
+  FW_ASSIGN_OR_RETURN(bool enforce, enforced());
+  if (!enforce) return Principal{"", "", true, 0, 0, false};
+
+  const std::string_view header = trim(authorization_header);
+  if (header.empty())
+    return unauthenticated(
+        "missing API key: send the header 'Authorization: Bearer fw-...' (an administrator creates "
+        "keys with 'flywheel keys create --tenant NAME')");
+  const size_t space = header.find_first_of(" \t");
+  if (space == std::string_view::npos || !iequals(header.substr(0, space), "Bearer"))
+    return unauthenticated("malformed Authorization header: expected 'Bearer fw-...'");
+  const std::string secret(trim(header.substr(space)));
+  if (!is_well_formed_key_secret(secret))
+    return unauthenticated("malformed API key: expected 'fw-' followed by 43 characters");
+
+  FW_ASSIGN_OR_RETURN(std::optional<ApiKey> key, impl_->find(secret));
+  if (!key) return unauthenticated("unknown or revoked API key '" + secret.substr(0, kKeyDisplayPrefixLength) + "...'");
+  return principal_for(*key);
+}
+
+}  // namespace flywheel::feedback

@@ -1,0 +1,59 @@
+#include "serve/router.h"
+
+#include "core/json_output.h"
+#include "serve/api_types.h"
+
+namespace flywheel::serve {
+
+std::string& Router::current_route() {
+  thread_local std::string route;
+  return route;
+}
+
+void Router::get(const std::string& route, Access access, RouteHandler handler) {
+  http_.Get(route, wrap(route, access, std::move(handler)));
+}
+
+void Router::post(const std::string& route, Access access, RouteHandler handler) {
+  http_.Post(route, wrap(route, access, std::move(handler)));
+}
+
+httplib::Server::Handler Router::wrap(const std::string& route, Access access, RouteHandler handler) {
+  return [this, route, access, handler = std::move(handler)](const httplib::Request& req, httplib::Response& res) {
+    current_route() = route;
+    Caller caller;
+    caller.admin = true;  // anonymous: auth off
+    if (access != Access::kPublic && context_.authenticator != nullptr) {
+      auto authenticated = context_.authenticator->authenticate(req.get_header_value("Authorization"));
+      if (!authenticated.ok()) {
+        if (authenticated.status().code() == StatusCode::kUnauthenticated) res.set_header("WWW-Authenticate", "Bearer");
+        return send_error(res, authenticated.status());
+      }
+      caller = std::move(authenticated).value();
+    }
+    if (access == Access::kAdmin && !caller.admin) {
+      return send_error(res, Status(StatusCode::kPermissionDenied, "this route needs an admin key"));
+    }
+    if (access != Access::kPublic) {
+      const feedback::QuotaDecision quota = context_.limiter.check_request(caller);
+      if (!quota.allowed) {
+        res.set_header("Retry-After", std::to_string(std::max(1, quota.retry_after_s)));
+        return send_error(res, quota.status());
+      }
+    }
+    handler(req, res, caller);
+  };
+}
+
+void send_json(httplib::Response& res, int status, const nlohmann::json& body) {
+  res.status = status;
+  res.set_content(to_json_line(body), "application/json");
+}
+
+void send_error(httplib::Response& res, const HttpError& error) { send_json(res, error.status, error.body); }
+
+void send_error(httplib::Response& res, const Status& status) { send_error(res, http_error(status)); }
+
+Result<nlohmann::json> read_json_body(const httplib::Request& req) { return parse_json_object(req.body); }
+
+}  // namespace flywheel::serve

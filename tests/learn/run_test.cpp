@@ -1,0 +1,204 @@
+// Short runs of each learn mode: they learn (the objective falls on the data
+// they train on), write loadable checkpoints with their recipe, resume, and
+// `flywheel train --mode dpo` works end to end.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include "learn/advantages.h"
+#include "tests/learn/learn_test_util.h"
+
+namespace flywheel {
+namespace {
+
+using learn_testing::short_run;
+using learn_testing::tiny_models;
+using learn_testing::write_jsonl;
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+class LearnRunTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = tiny_models().root / ("run_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
+    fs::create_directories(dir_);
+  }
+
+  // step -> metrics line, from out/metrics.jsonl.
+  static std::map<int64_t, json> metrics(const fs::path& out) {
+    std::map<int64_t, json> lines;
+    std::ifstream in(out / "metrics.jsonl");
+    std::string line;
+    while (std::getline(in, line)) {
+      json j = json::parse(line);
+      lines[j["step"].get<int64_t>()] = j;
+    }
+    return lines;
+  }
+
+  fs::path dir_;
+};
+
+TEST_F(LearnRunTest, DpoLearnsThePreferences) {
+  write_jsonl(dir_ / "preferences.jsonl", learn_testing::preference_rows());
+  LearnOptions o = short_run("dpo", dir_, dir_ / "run");
+  o.train.steps = 8;
+  o.train.batch_size = 3;
+  o.train.lr = 1e-2;
+  o.train.schedule = "constant";
+  auto result = run_learning(o);
+  ASSERT_TRUE(result.ok()) << result.status().to_string();
+  EXPECT_EQ(result->rows, 3);
+  auto lines = metrics(dir_ / "run");
+  ASSERT_EQ(lines.size(), 8u);
+  // Step 1: the policy is the reference, so h = 0 and the loss is log 2.
+  EXPECT_NEAR(lines[1]["loss"].get<double>(), std::log(2.0), 1e-5);
+  EXPECT_LT(lines[8]["loss"].get<double>(), lines[1]["loss"].get<double>() - 0.01);
+  EXPECT_EQ(lines[8]["reward_accuracy"].get<double>(), 1.0);
+  EXPECT_GT(lines[8]["reward_margin"].get<double>(), 0.0);
+}
+
+TEST_F(LearnRunTest, KtoLearnsTheLabels) {
+  write_jsonl(dir_ / "unpaired.jsonl", learn_testing::unpaired_rows());
+  LearnOptions o = short_run("kto", dir_, dir_ / "run");
+  o.train.steps = 8;
+  o.train.batch_size = 4;
+  o.train.lr = 1e-2;
+  o.train.schedule = "constant";
+  auto result = run_learning(o);
+  ASSERT_TRUE(result.ok()) << result.status().to_string();
+  auto lines = metrics(dir_ / "run");
+  // Step 1: r = 0 and z0 = 0, so every row's loss is lambda * (1 - sigmoid(0)) = 0.5.
+  EXPECT_NEAR(lines[1]["loss"].get<double>(), 0.5, 1e-5);
+  EXPECT_LT(lines[8]["loss"].get<double>(), 0.5 - 0.005);
+  EXPECT_GE(lines[8]["kl"].get<double>(), 0.0);
+}
+
+TEST_F(LearnRunTest, PolicyGradientRaisesRewardedCompletions) {
+  write_jsonl(dir_ / "rewards.jsonl", learn_testing::reward_rows());
+  LearnOptions o = short_run("pg", dir_, dir_ / "run");
+  o.train.steps = 6;
+  o.train.batch_size = 5;
+  o.train.lr = 1e-2;
+  o.train.schedule = "constant";
+  o.kl_coef = 0.01;
+  auto result = run_learning(o);
+  ASSERT_TRUE(result.ok()) << result.status().to_string();
+  auto lines = metrics(dir_ / "run");
+  // The loss is -mean(A log pi) + KL: it falls as positive-advantage completions get likelier.
+  EXPECT_LT(lines[6]["loss"].get<double>(), lines[1]["loss"].get<double>());
+  EXPECT_NEAR(lines[1]["kl"].get<double>(), 0.0, 1e-6);  // policy == reference at step 1
+  EXPECT_GT(lines[6]["kl"].get<double>(), 0.0);
+}
+
+TEST_F(LearnRunTest, LogitDistillationFromALocalTeacher) {
+  // One prompt brings its own completion; the teacher writes the others.
+  std::vector<json> rows = {{{"prompt", "def add(a, b):\n    return"}, {"completion", " a + b"}},
+                            {{"prompt", "<|fim_prefix|>x = <|fim_suffix|>\n<|fim_middle|>"}},
+                            {{"prompt", "for i in range("}}};
+  write_jsonl(dir_ / "prompts.jsonl", rows);
+  LearnOptions o = short_run("distill", dir_, dir_ / "run");
+  o.teacher = tiny_models().reference.string();
+  o.teacher_max_tokens = 6;
+  o.train.steps = 6;
+  o.train.batch_size = 3;
+  o.train.lr = 1e-2;
+  o.train.schedule = "constant";
+  auto result = run_learning(o);
+  ASSERT_TRUE(result.ok()) << result.status().to_string();
+  EXPECT_EQ(result->teacher_requests, 2);
+  EXPECT_EQ(result->teacher_failures, 0);
+  EXPECT_EQ(result->rows, 3);
+  auto lines = metrics(dir_ / "run");
+  EXPECT_LT(lines[6]["loss"].get<double>(), lines[1]["loss"].get<double>());
+  std::ifstream lineage(result->train.checkpoint / "flywheel.json");
+  const json l = json::parse(lineage);
+  EXPECT_EQ(l["recipe"]["mode"], "distill");
+  EXPECT_EQ(l["recipe"]["distill"], "logit");
+  EXPECT_EQ(l["recipe"]["teacher"], tiny_models().reference.string());
+}
+
+TEST_F(LearnRunTest, ResumesWhereItStopped) {
+  write_jsonl(dir_ / "preferences.jsonl", learn_testing::preference_rows());
+  LearnOptions straight = short_run("dpo", dir_, dir_ / "straight");
+  straight.train.steps = 4;
+  ASSERT_TRUE(run_learning(straight).ok());
+  LearnOptions stopped = short_run("dpo", dir_, dir_ / "stopped");
+  stopped.train.steps = 4;
+  stopped.train.stop_at_step = 2;
+  auto first = run_learning(stopped);
+  ASSERT_TRUE(first.ok()) << first.status().to_string();
+  EXPECT_TRUE(first->train.interrupted);
+  stopped.train.stop_at_step = 0;
+  auto second = run_learning(stopped);
+  ASSERT_TRUE(second.ok()) << second.status().to_string();
+  EXPECT_EQ(second->train.start_step, 2);
+  auto a = metrics(dir_ / "straight"), b = metrics(dir_ / "stopped");
+  ASSERT_EQ(a.size(), 4u);
+  ASSERT_EQ(b.size(), 4u);
+  for (int64_t step = 1; step <= 4; ++step)
+    EXPECT_NEAR(a[step]["loss"].get<double>(), b[step]["loss"].get<double>(), 1e-6) << "step " << step;
+  // A run directory of another mode is refused rather than mixed.
+  write_jsonl(dir_ / "unpaired.jsonl", learn_testing::unpaired_rows());
+  LearnOptions other = short_run("kto", dir_, dir_ / "stopped");
+  other.train.steps = 6;
+  auto refused = run_learning(other);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("not written by a --mode kto run"), std::string::npos);
+}
+
+TEST(LearnAdvantagesTest, GroupsAreNormalizedAndLoneRowsUseARunningBaseline) {
+  const std::vector<double> rewards = {0.75, -0.25, 0.75, 0.0, 0.75, -0.25};
+  const std::vector<std::string> groups = {"a", "a", "b", "a", "c", "d"};
+  const auto adv = learn::compute_advantages(rewards, groups);
+  ASSERT_EQ(adv.size(), 6u);
+  // Group a: rewards 0.75, -0.25, 0 → mean 1/6, unbiased std sqrt(((7/12)^2 + (5/12)^2 + (1/6)^2) / 2).
+  const double mean = (0.75 - 0.25 + 0.0) / 3,
+               std = std::sqrt(((0.75 - mean) * (0.75 - mean) + (-0.25 - mean) * (-0.25 - mean) + mean * mean) / 2.0);
+  EXPECT_NEAR(adv[0], (0.75 - mean) / (std + 1e-4), 1e-12);
+  EXPECT_NEAR(adv[1], (-0.25 - mean) / (std + 1e-4), 1e-12);
+  EXPECT_NEAR(adv[3], (0.0 - mean) / (std + 1e-4), 1e-12);
+  // Lone rows b, c, d in file order: baselines 0, 0.75, 0.75.
+  EXPECT_DOUBLE_EQ(adv[2], 0.75);
+  EXPECT_DOUBLE_EQ(adv[4], 0.0);
+  EXPECT_DOUBLE_EQ(adv[5], -1.0);
+}
+
+TEST_F(LearnRunTest, FlywheelTrainModeDpoWritesALoadableCheckpoint) {
+  write_jsonl(dir_ / "preferences.jsonl", learn_testing::preference_rows());
+  const fs::path out = dir_ / "cli";
+  const std::string command = std::string(FLYWHEEL_BINARY_DIR) + "/flywheel train --mode dpo --init '" +
+                              tiny_models().policy.string() + "' --data '" + dir_.string() + "' --out '" +
+                              out.string() +
+                              "' --steps 2 --batch-size 2 --seq-len 64 --warmup 1 --threads 1 --beta 0.2 --json >'" +
+                              (dir_ / "cli.log").string() + "' 2>&1";
+  const int rc = std::system(command.c_str());
+  std::stringstream log;
+  log << std::ifstream(dir_ / "cli.log").rdbuf();
+  ASSERT_EQ(rc, 0) << log.str();
+  json summary;
+  std::string line;
+  while (std::getline(log, line)) {
+    json j = json::parse(line, nullptr, false);
+    if (!j.is_discarded() && j.contains("checkpoint")) summary = j;
+  }
+  ASSERT_TRUE(summary.is_object()) << log.str();
+  EXPECT_EQ(summary["steps"], 2);
+  EXPECT_EQ(summary["rows"], 3);
+  const fs::path checkpoint = summary["checkpoint"].get<std::string>();
+  EXPECT_EQ(checkpoint, out / "checkpoints" / "step-00000002");
+  auto model = Model::load(checkpoint);
+  ASSERT_TRUE(model.ok()) << model.status().to_string();
+  std::ifstream lineage(checkpoint / "flywheel.json");
+  const json l = json::parse(lineage);
+  EXPECT_EQ(l["parent"], tiny_models().policy.string());
+  EXPECT_EQ(l["recipe"]["mode"], "dpo");
+  EXPECT_EQ(l["recipe"]["beta"], 0.2);
+  EXPECT_TRUE(fs::exists(checkpoint / "optimizer.safetensors"));
+}
+
+}  // namespace
+}  // namespace flywheel
