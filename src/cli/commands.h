@@ -67,4 +67,7 @@ void add_models_command(CLI::App& app, const GlobalOptions& global, CommandActio
 // `flywheel datasets build`.
 void add_datasets_command(CLI::App& app, const GlobalOptions& global, CommandAction* action);
 
+// `flywheel cycle`.
+void add_cycle_command(CLI::App& app, const GlobalOptions& global, CommandAction* action);
+
 }  // namespace flywheel::cli

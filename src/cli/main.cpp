@@ -104,6 +104,7 @@ int run(int argc, char** argv) {
   add_replay_command(app, global, &action);
   add_models_command(app, global, &action);
   add_datasets_command(app, global, &action);
+  add_cycle_command(app, global, &action);
 
   try {
     app.parse(argc, argv);

@@ -2,7 +2,6 @@
 // SIGTERM or SIGINT; then it drains (requests in flight finish, events are
 // flushed) and exits 0.
 #include <signal.h>
-
 #include <spdlog/spdlog.h>
 
 #include "cli/commands.h"
@@ -71,8 +70,7 @@ void add_serve_command(CLI::App& app, const GlobalOptions& global, CommandAction
       ->capture_default_str();
   cmd->add_option("--db", o->server.db_url, "Event store: a SQLite file or postgresql://user:pass@host:port/db")
       ->capture_default_str();
-  cmd->add_option("--auth", o->auth,
-                  "API keys: auto (required once any key exists), required, or off")
+  cmd->add_option("--auth", o->auth, "API keys: auto (required once any key exists), required, or off")
       ->capture_default_str();
   cmd->add_option("--threads", o->server.threads, "HTTP worker threads (each open stream holds one)")
       ->check(positive_integer())

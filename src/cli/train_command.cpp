@@ -77,7 +77,7 @@ Status run_default_model(const TrainOptions& o, bool out_given, const GlobalOpti
 Status run_train_command(const TrainOptions& o, const LearnOptions& learn_flags, const GlobalOptions& global) {
   TrainSummary s;
   std::optional<LearnSummary> learned;
-  if (is_learn_mode(o.mode)) {  // dpo | kto | pg | distill: the learn module (learn/learn.h)
+  if (is_learn_mode(o.mode)) {  // dpo | kto | pg | distill | show: the learn module (learn/learn.h)
     LearnOptions l = learn_flags;
     l.train = o;
     FW_ASSIGN_OR_RETURN(learned, run_learning(l));
@@ -128,10 +128,11 @@ Status run_train_command(const TrainOptions& o, const LearnOptions& learn_flags,
 void add_train_command(CLI::App& app, const GlobalOptions& global, CommandAction* action) {
   auto o = std::make_shared<TrainOptions>();
   CLI::App* cmd = app.add_subcommand("train", "Pretrain, continue pretraining or fine-tune (SFT) a model");
-  cmd->add_option("--mode", o->mode, "pretrain | continue | sft | dpo | kto | pg | distill")->capture_default_str();
+  cmd->add_option("--mode", o->mode, "pretrain | continue | sft | dpo | kto | pg | distill | show")
+      ->capture_default_str();
   cmd->add_option("--data", o->data,
-                  "Dataset directory from 'flywheel data ingest'; dpo|kto|pg|distill: the JSONL file, or the "
-                  "directory holding preferences|unpaired|rewards|prompts.jsonl")
+                  "Dataset directory from 'flywheel data ingest'; dpo|kto|pg|distill|show: the JSONL file, or "
+                  "the directory holding preferences|unpaired|rewards|prompts.jsonl")
       ->type_name("PATH");
   cmd->add_option("--sft-data", o->sft_data, "SFT: JSONL of {\"prompt\", \"completion\"}")->type_name("FILE");
   cmd->add_option("--init", o->init, "Checkpoint to start from (continue, sft)")->type_name("DIR");

@@ -76,7 +76,7 @@ class ModelBackend final : public CompletionBackend {
                      {},
                      {},
                      {}};
-      FW_ASSIGN_OR_RETURN(Prompt prompt, build_fim_prompt(format_, tokenizer, fim));
+      FW_ASSIGN_OR_RETURN(Prompt prompt, build_fim_prompt(format_, tokenizer, fim, preferred_fim_order(format_)));
       std::vector<TokenId> ids = encode_prompt(tokenizer, prompt);
       if (static_cast<int64_t>(ids.size()) <= room) {
         request.prompt = std::move(ids);

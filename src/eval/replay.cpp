@@ -57,9 +57,11 @@ class Scheduler {
 
   std::optional<size_t> next() {
     const size_t i = next_.fetch_add(1);
-    if (i >= limit_.load()) return std::nullopt;
+    if (!wanted(i)) return std::nullopt;
     return i;
   }
+
+  bool wanted(size_t i) const { return i < limit_.load(); }
 
   // Returns how many requests the kept prefix gained (for the progress bar).
   int64_t finish(size_t i, HunkSession session) {
@@ -126,7 +128,11 @@ Result<ReplayReport> run_replay(const ReplayOptions& options, const BackendFacto
     if (!made.ok()) return scheduler.fail(made.status());
     CompletionBackend& worker_backend = **made;
     while (auto i = scheduler.next()) {
-      auto session = type_hunk(history.hunks[order[*i]], worker_backend, context);
+      // A hunk past the cap (reached meanwhile by earlier hunks) is dropped
+      // at its next request rather than typed to the end.
+      auto session = type_hunk(history.hunks[order[*i]], worker_backend, context,
+                               [&scheduler, i = *i] { return !scheduler.wanted(i); });
+      if (!session.ok() && !scheduler.wanted(*i)) continue;
       if (!session.ok()) return scheduler.fail(session.status().with_context("hunk " + history.hunks[order[*i]].id));
       const int64_t gained = scheduler.finish(*i, std::move(*session));
       if (progress) progress->advance(by_requests ? static_cast<uint64_t>(gained) : 1);

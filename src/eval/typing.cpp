@@ -96,7 +96,8 @@ std::string final_text_for(std::string_view suggestion, std::string_view expecte
   }
 }
 
-Result<HunkSession> type_hunk(const ReplayHunk& hunk, CompletionBackend& backend, const SessionContext& context) {
+Result<HunkSession> type_hunk(const ReplayHunk& hunk, CompletionBackend& backend, const SessionContext& context,
+                              const std::function<bool()>& abandon) {
   HunkSession session;
   session.counts.hunks = 1;
   session.counts.typed_chars = static_cast<int64_t>(hunk.text.size());
@@ -110,6 +111,7 @@ Result<HunkSession> type_hunk(const ReplayHunk& hunk, CompletionBackend& backend
   while (true) {
     const auto next = std::lower_bound(triggers.begin(), triggers.end(), cursor);
     if (next == triggers.end()) break;
+    if (abandon && abandon()) return Status(StatusCode::kCancelled, "hunk " + hunk.id + " abandoned");
     const size_t at = *next;
     CompletionQuery query;
     query.prefix = before;

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -55,6 +56,9 @@ struct SessionContext {
   std::string session, repo;
 };
 
-Result<HunkSession> type_hunk(const ReplayHunk& hunk, CompletionBackend& backend, const SessionContext& context);
+// `abandon` (optional) is asked before each request; when it says true the
+// session stops with a kCancelled status (its hunk is no longer wanted).
+Result<HunkSession> type_hunk(const ReplayHunk& hunk, CompletionBackend& backend, const SessionContext& context,
+                              const std::function<bool()>& abandon = {});
 
 }  // namespace flywheel::eval

@@ -116,4 +116,15 @@ Result<std::vector<PromptRow>> read_prompt_rows(const fs::path& file) {
   return rows;
 }
 
+Status require_both_labels(const fs::path& file, const std::vector<UnpairedRow>& rows, std::string_view objective) {
+  size_t desirable = 0;
+  for (const UnpairedRow& r : rows) desirable += r.desirable ? 1 : 0;
+  if (desirable > 0 && desirable < rows.size()) return Status::OK();
+  return Status::invalid_argument(file.string() + " has " + std::to_string(desirable) + " desirable and " +
+                                  std::to_string(rows.size() - desirable) + " undesirable rows; " +
+                                  std::string(objective) +
+                                  " needs both (all-accepted data: use --mode sft on the accepted completions; "
+                                  "all-rejected data: collect accepted suggestions first)");
+}
+
 }  // namespace flywheel::learn

@@ -46,4 +46,10 @@ Result<std::vector<UnpairedRow>> read_unpaired_rows(const std::filesystem::path&
 Result<std::vector<RewardRow>> read_reward_rows(const std::filesystem::path& file);
 Result<std::vector<PromptRow>> read_prompt_rows(const std::filesystem::path& file);
 
+// OK when `rows` (read from `file`) hold both labels. With one label only, a
+// loss can only push every row the same way, so `objective` refuses it with
+// the counts and what to do instead.
+Status require_both_labels(const std::filesystem::path& file, const std::vector<UnpairedRow>& rows,
+                           std::string_view objective);
+
 }  // namespace flywheel::learn

@@ -77,16 +77,12 @@ Result<std::unique_ptr<Objective>> make_kto_objective(const LearnOptions& option
   FW_RETURN_IF_ERROR(check_same_tokenizer(tokenizer, reference, "reference model"));
   FW_ASSIGN_OR_RETURN(TokenId eot, end_of_text(tokenizer));
   FW_ASSIGN_OR_RETURN(std::vector<UnpairedRow> rows, read_unpaired_rows(file));
+  // With one label only, the loss can only push every completion one way
+  // (and z0 has nothing to be measured against); refuse rather than drift.
+  FW_RETURN_IF_ERROR(require_both_labels(file, rows, "KTO"));
   int64_t desirable = 0;
   for (const UnpairedRow& r : rows) desirable += r.desirable ? 1 : 0;
   const int64_t undesirable = static_cast<int64_t>(rows.size()) - desirable;
-  // With one label only, the loss can only push every completion one way
-  // (and z0 has nothing to be measured against); refuse rather than drift.
-  if (desirable == 0 || undesirable == 0)
-    return Status::invalid_argument(
-        file.string() + " has " + std::to_string(desirable) + " desirable and " + std::to_string(undesirable) +
-        " undesirable rows; KTO needs both (all-accepted data: use --mode sft on the accepted completions; "
-        "all-rejected data: collect accepted suggestions first)");
   const double balance =
       options.lambda_d * static_cast<double>(desirable) / (options.lambda_u * static_cast<double>(undesirable));
   if (balance < 1.0 || balance > 4.0 / 3.0)

@@ -28,6 +28,11 @@
 //              trainer's SFT mode (train.h), in the same run directory.
 //            A teacher that times out, fails or answers garbage for a row: the row is skipped and
 //            counted (with a warning naming the URL); more than half failing is an error.
+//   show     unpaired.jsonl (label = accepted): the show/no-show head (model/show_head.h), a
+//            logistic regression on the policy's final hidden state at the last prompt token,
+//            binary cross-entropy averaged over the batch; the policy's weights stay frozen and
+//            the checkpoint is --init's weights plus the head (starting from --init's head if it
+//            has one). Needs both labels.
 //
 // Shared by all: the policy starts from --init; the reference is a frozen copy of --init
 // (or --reference DIR); log-probabilities are summed over the completion's tokens only,
@@ -55,7 +60,7 @@
 namespace flywheel {
 
 struct LearnOptions {
-  // mode is dpo | kto | pg | distill; `data` is the JSONL file or a directory
+  // mode is dpo | kto | pg | distill | show; `data` is the JSONL file or a directory
   // holding the mode's file (preferences.jsonl, unpaired.jsonl, rewards.jsonl,
   // prompts.jsonl); init, out, steps, batch size (pairs for dpo), seq_len, the
   // optimizer, schedule, logging and checkpoint options are the trainer's.

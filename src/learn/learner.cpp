@@ -14,6 +14,7 @@
 #include "learn/learn.h"
 #include "learn/objective.h"
 #include "learn/teacher.h"
+#include "model/checkpoint.h"
 #include "model/transformer.h"
 #include "train/adamw.h"
 #include "train/checkpointing.h"
@@ -31,7 +32,7 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 bool is_learn_mode(std::string_view mode) {
-  return mode == "dpo" || mode == "kto" || mode == "pg" || mode == "distill";
+  return mode == "dpo" || mode == "kto" || mode == "pg" || mode == "distill" || mode == "show";
 }
 
 namespace {
@@ -46,7 +47,7 @@ std::string distill_kind(const LearnOptions& o) {
 Status LearnOptions::validate() const {
   const std::string& mode = train.mode;
   if (!is_learn_mode(mode))
-    return Status::invalid_argument("unknown learn mode '" + mode + "' (dpo, kto, pg, distill)");
+    return Status::invalid_argument("unknown learn mode '" + mode + "' (dpo, kto, pg, distill, show)");
   if (train.init.empty())
     return Status::invalid_argument("--init DIR (the policy to start from) is required for mode " + mode);
   FW_RETURN_IF_ERROR(train.validate_optimization());
@@ -79,7 +80,7 @@ constexpr uint64_t kLearnOrderStream = 11;  // apart from the data module's stre
 
 std::string rows_file_name(const std::string& mode) {
   if (mode == "dpo") return "preferences.jsonl";
-  if (mode == "kto") return "unpaired.jsonl";
+  if (mode == "kto" || mode == "show") return "unpaired.jsonl";
   if (mode == "pg") return "rewards.jsonl";
   return "prompts.jsonl";
 }
@@ -214,10 +215,15 @@ Result<LearnSummary> run_learning(const LearnOptions& o) {
   if (!t.resume) resume_from.reset();
   const LoadOptions load{WeightDtype::kFloat32, threads};
   FW_ASSIGN_OR_RETURN(Model policy, Model::load(resume_from ? *resume_from : t.init, load));
-  // The anchor is always --init (or --reference), also after a resume.
-  const fs::path frozen_dir = t.mode == "distill" ? fs::path(o.teacher) : (o.reference.empty() ? t.init : o.reference);
-  FW_ASSIGN_OR_RETURN(Model frozen, Model::load(frozen_dir, load));
-  freeze(frozen);
+  // The anchor is always --init (or --reference), also after a resume; the
+  // show head trains on the policy's own hidden states and needs none.
+  std::optional<Model> frozen;
+  if (t.mode != "show") {
+    const fs::path dir = t.mode == "distill" ? fs::path(o.teacher) : (o.reference.empty() ? t.init : o.reference);
+    FW_ASSIGN_OR_RETURN(Model m, Model::load(dir, load));
+    frozen.emplace(std::move(m));
+    freeze(*frozen);
+  }
   if (t.seq_len > policy.config().max_position_embeddings)
     return Status::invalid_argument("seq_len " + std::to_string(t.seq_len) + " exceeds the model's context of " +
                                     std::to_string(policy.config().max_position_embeddings));
@@ -225,26 +231,35 @@ Result<LearnSummary> run_learning(const LearnOptions& o) {
   LearnSummary summary;
   std::unique_ptr<learn::Objective> objective;
   if (t.mode == "dpo") {
-    FW_ASSIGN_OR_RETURN(objective, learn::make_dpo_objective(o, file, policy.tokenizer(), frozen));
+    FW_ASSIGN_OR_RETURN(objective, learn::make_dpo_objective(o, file, policy.tokenizer(), *frozen));
   } else if (t.mode == "kto") {
-    FW_ASSIGN_OR_RETURN(objective, learn::make_kto_objective(o, file, policy.tokenizer(), frozen));
+    FW_ASSIGN_OR_RETURN(objective, learn::make_kto_objective(o, file, policy.tokenizer(), *frozen));
   } else if (t.mode == "pg") {
-    FW_ASSIGN_OR_RETURN(objective, learn::make_pg_objective(o, file, policy.tokenizer(), frozen));
+    FW_ASSIGN_OR_RETURN(objective, learn::make_pg_objective(o, file, policy.tokenizer(), *frozen));
+  } else if (t.mode == "show") {
+    FW_ASSIGN_OR_RETURN(objective, learn::make_show_objective(o, file, policy.tokenizer(), policy, t.init));
   } else {
     // Check the tokenizers before spending time on the teacher's completions.
     FW_RETURN_IF_ERROR(
-        learn::check_same_tokenizer(policy.tokenizer(), frozen, "teacher").with_context(learn::kNeedsSameTokenizer));
-    FW_ASSIGN_OR_RETURN(std::vector<learn::DistillRow> rows, teacher_rows(o, file, &frozen, summary));
-    FW_ASSIGN_OR_RETURN(objective, learn::make_logit_distill_objective(o, rows, policy.tokenizer(), frozen));
+        learn::check_same_tokenizer(policy.tokenizer(), *frozen, "teacher").with_context(learn::kNeedsSameTokenizer));
+    FW_ASSIGN_OR_RETURN(std::vector<learn::DistillRow> rows, teacher_rows(o, file, &*frozen, summary));
+    FW_ASSIGN_OR_RETURN(objective, learn::make_logit_distill_objective(o, rows, policy.tokenizer(), *frozen));
   }
   summary.rows = static_cast<int64_t>(objective->rows());
   spdlog::info("{}: {} rows from {}", t.mode, summary.rows, file.string());
 
   model::CausalLmImpl& module = policy.module();
-  module.train();
-  for (auto& p : module.parameters()) p.set_requires_grad(true);
-  std::vector<std::pair<std::string, torch::Tensor>> named;
-  for (auto& p : module.named_parameters()) named.emplace_back(p.key(), p.value());
+  if (t.mode == "show") {
+    freeze(policy);
+  } else {
+    module.train();
+  }
+  const std::vector<std::pair<std::string, torch::Tensor>> named = objective->parameters(policy);
+  std::vector<torch::Tensor> trained;
+  for (const auto& [name, tensor] : named) {
+    tensor.set_requires_grad(true);
+    trained.push_back(tensor);
+  }
   train::AdamW optimizer(named, {t.beta1, t.beta2, t.eps, t.weight_decay});
   const train::LrSchedule schedule{t.lr, t.min_lr, t.warmup, t.steps, t.schedule};
 
@@ -257,15 +272,17 @@ Result<LearnSummary> run_learning(const LearnOptions& o) {
       return Status::invalid_argument(resume_from->string() + " was not written by a --mode " + t.mode +
                                       " run; use another --out or --no-resume");
     step = state["step"].get<int64_t>();
-    FW_RETURN_IF_ERROR(run.truncate_metrics(step));
+    FW_RETURN_IF_ERROR(objective->restore(*resume_from));
     s.start_step = step;
     s.checkpoint = *resume_from;
     spdlog::info("resuming {} at step {}", resume_from->string(), step);
   }
 
+  FW_RETURN_IF_ERROR(run.truncate_metrics(step));  // a fresh start (--no-resume) drops an old run's lines
+
   // Policy forward + backward, plus the frozen model's forward (a third of a training step).
   const double flops_per_position = train::training_flops_per_token(policy.config(), t.seq_len) +
-                                    train::training_flops_per_token(frozen.config(), t.seq_len) / 3.0;
+                                    (frozen ? train::training_flops_per_token(frozen->config(), t.seq_len) / 3.0 : 0.0);
   s.sgemm_peak_flops = train::measure_sgemm_peak();
   const std::string recipe_datasets = file.string();
 
@@ -273,8 +290,15 @@ Result<LearnSummary> run_learning(const LearnOptions& o) {
     const std::string lineage = train::lineage_json(json(t.init.string()), json::array({recipe_datasets}),
                                                     learn_recipe_json(o), at_step, loss, t.lineage_json);
     json state = {{"learn_mode", t.mode}, {"torch_seed", t.seed}, {"rows", summary.rows}};
+    // Extra weights (the show head) go into model.safetensors beside the policy's.
+    auto with_extra_weights = [&](const fs::path& tmp) -> Status {
+      std::vector<std::pair<std::string, torch::Tensor>> tensors = objective->extra_weights();
+      if (tensors.empty()) return Status::OK();
+      for (auto& p : module.named_parameters()) tensors.emplace_back(p.key(), p.value());
+      return model::save_tensors(tmp / "model.safetensors", tensors);
+    };
     FW_ASSIGN_OR_RETURN(s.checkpoint, train::save_training_checkpoint(run, at_step, policy, lineage, optimizer,
-                                                                      std::move(state), t.keep));
+                                                                      std::move(state), t.keep, with_extra_weights));
     return Status::OK();
   };
 
@@ -289,7 +313,7 @@ Result<LearnSummary> run_learning(const LearnOptions& o) {
   while (step < t.steps) {
     const auto step_start = std::chrono::steady_clock::now();
     const double lr = schedule.at(step);
-    for (auto& p : module.parameters()) p.mutable_grad() = torch::Tensor();
+    for (auto& p : trained) p.mutable_grad() = torch::Tensor();
     double loss_value = 0;
     std::vector<std::pair<std::string, double>> metrics;
     for (int64_t micro = 0; micro < t.grad_accum; ++micro) {
@@ -302,7 +326,7 @@ Result<LearnSummary> run_learning(const LearnOptions& o) {
       for (size_t i = 0; i < l.metrics.size() && i < metrics.size(); ++i)
         metrics[i] = {l.metrics[i].first, metrics[i].second + l.metrics[i].second / static_cast<double>(t.grad_accum)};
     }
-    const double grad_norm = train::clip_gradients(module.parameters(), t.clip);
+    const double grad_norm = train::clip_gradients(trained, t.clip);
     FW_RETURN_IF_ERROR(train::check_divergence(loss_value, grad_norm, step, s.checkpoint));
     optimizer.step(lr);
     ++step;

@@ -2,6 +2,12 @@
 
 namespace flywheel::learn {
 
+std::vector<std::pair<std::string, torch::Tensor>> Objective::parameters(Model& policy) {
+  std::vector<std::pair<std::string, torch::Tensor>> named;
+  for (auto& p : policy.module().named_parameters()) named.emplace_back(p.key(), p.value());
+  return named;
+}
+
 Result<TokenId> end_of_text(const Tokenizer& tokenizer) {
   std::optional<TokenId> eot = tokenizer.token_to_id("<|endoftext|>");
   if (!eot) return Status::invalid_argument("the model's tokenizer has no <|endoftext|> token to end completions with");

@@ -36,6 +36,14 @@ class Objective {
   virtual ~Objective() = default;
   virtual size_t rows() const = 0;
   virtual Result<ObjectiveLoss> loss(Model& policy, std::span<const size_t> rows) = 0;
+
+  // The tensors the optimizer trains, by name: all the policy's weights,
+  // except for the show head, which trains only its own.
+  virtual std::vector<std::pair<std::string, torch::Tensor>> parameters(Model& policy);
+  // Tensors saved in model.safetensors beside the policy's weights.
+  virtual std::vector<std::pair<std::string, torch::Tensor>> extra_weights() const { return {}; }
+  // Takes the extra weights back from a checkpoint being resumed.
+  virtual Status restore(const std::filesystem::path& checkpoint) { return Status::OK(); }
 };
 
 // Each reads `file` and tokenizes its rows with `tokenizer` (the policy's;
@@ -57,6 +65,14 @@ inline constexpr std::string_view kNeedsSameTokenizer =
 Result<std::unique_ptr<Objective>> make_logit_distill_objective(const LearnOptions& options,
                                                                 const std::vector<DistillRow>& rows,
                                                                 const Tokenizer& tokenizer, Model& teacher);
+
+// The show/no-show head (model/show_head.h) on unpaired.jsonl's labels: a
+// logistic regression on the frozen policy's final hidden state at the last
+// prompt token, with the binary cross-entropy loss averaged over the batch.
+// It starts from the head already in `init` when there is one, else zeros.
+Result<std::unique_ptr<Objective>> make_show_objective(const LearnOptions& options, const std::filesystem::path& file,
+                                                       const Tokenizer& tokenizer, Model& policy,
+                                                       const std::filesystem::path& init);
 
 // The helpers the objectives share.
 // <|endoftext|>, which ends every completion (an error names the tokenizer's lack of it).

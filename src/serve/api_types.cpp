@@ -112,8 +112,8 @@ class Fields {
     if (!v->is_number()) return field_error(path(key), "must be a number");
     const double d = v->get<double>();
     if (!(d >= lo && d <= hi)) {
-      return field_error(path(key), "must be between " + format_number(lo) + " and " + format_number(hi) +
-                                        ", got " + format_number(d));
+      return field_error(path(key), "must be between " + format_number(lo) + " and " + format_number(hi) + ", got " +
+                                        format_number(d));
     }
     *out = static_cast<float>(d);
     return Status::OK();
@@ -178,7 +178,8 @@ Status parse_stop(const Fields& f, std::string_view key, std::vector<std::string
 
 Status parse_seed(const Fields& f, std::optional<uint64_t>* out) {
   std::optional<int64_t> seed;
-  FW_RETURN_IF_ERROR(f.integer("seed", std::numeric_limits<int64_t>::min(), std::numeric_limits<int64_t>::max(), &seed));
+  FW_RETURN_IF_ERROR(
+      f.integer("seed", std::numeric_limits<int64_t>::min(), std::numeric_limits<int64_t>::max(), &seed));
   // llama.cpp's -1 means "random", as does no seed.
   if (seed && *seed != -1) *out = static_cast<uint64_t>(*seed);
   return Status::OK();
@@ -227,7 +228,8 @@ Status parse_openai_generation(const Fields& f, GenerationSettings* gen) {
   FW_RETURN_IF_ERROR(f.integer("n", 1, kMaxChoices, &gen->n));
   const json* options = nullptr;
   FW_RETURN_IF_ERROR(f.object("stream_options", &options));
-  if (options != nullptr) FW_RETURN_IF_ERROR(Fields(*options, "stream_options").boolean("include_usage", &gen->include_usage));
+  if (options != nullptr)
+    FW_RETURN_IF_ERROR(Fields(*options, "stream_options").boolean("include_usage", &gen->include_usage));
   return Status::OK();
 }
 
@@ -263,12 +265,13 @@ Status parse_prompt(const Fields& f, std::string* out) {
     *out = (*v)[0].get<std::string>();
     return Status::OK();
   }
-  if (v->is_array() && v->size() > 1) return field_error(f.path("prompt"), "batched prompts are not supported; send one string");
+  if (v->is_array() && v->size() > 1)
+    return field_error(f.path("prompt"), "batched prompts are not supported; send one string");
   return field_error(f.path("prompt"), "must be a string");
 }
 
-Status parse_file_list(const json& array, const std::string& path, std::string_view name_key,
-                       std::string_view text_key, std::vector<std::pair<std::string, std::string>>* out) {
+Status parse_file_list(const json& array, const std::string& path, std::string_view name_key, std::string_view text_key,
+                       std::vector<std::pair<std::string, std::string>>* out) {
   for (size_t i = 0; i < array.size(); ++i) {
     const std::string item_path = index_path(path, i);
     if (!array[i].is_object()) return field_error(item_path, "must be an object");
@@ -294,7 +297,8 @@ Status parse_content(const json& v, const std::string& path, std::string* out) {
     Fields part(v[i], part_path);
     std::string type;
     FW_RETURN_IF_ERROR(part.required_string("type", &type));
-    if (type != "text") return field_error(part.path("type"), "only \"text\" parts are supported, got \"" + type + "\"");
+    if (type != "text")
+      return field_error(part.path("type"), "only \"text\" parts are supported, got \"" + type + "\"");
     std::string text;
     FW_RETURN_IF_ERROR(part.string("text", &text));
     *out += text;
@@ -332,8 +336,10 @@ Status parse_messages(const Fields& f, std::vector<ChatTurn>* out) {
     ChatTurn turn;
     FW_RETURN_IF_ERROR(m.required_string("role", &turn.role));
     if (turn.role.empty()) return field_error(m.path("role"), "must not be empty");
-    if (const json* content = m.get("content")) FW_RETURN_IF_ERROR(parse_content(*content, m.path("content"), &turn.content));
-    if (const json* calls = m.get("tool_calls")) FW_RETURN_IF_ERROR(parse_tool_calls(*calls, m.path("tool_calls"), &turn.tool_calls));
+    if (const json* content = m.get("content"))
+      FW_RETURN_IF_ERROR(parse_content(*content, m.path("content"), &turn.content));
+    if (const json* calls = m.get("tool_calls"))
+      FW_RETURN_IF_ERROR(parse_tool_calls(*calls, m.path("tool_calls"), &turn.tool_calls));
     FW_RETURN_IF_ERROR(m.string("tool_call_id", &turn.tool_call_id));
     out->push_back(std::move(turn));
   }
@@ -398,15 +404,22 @@ Result<nlohmann::json> parse_json_object(std::string_view body) {
   bool in_string = false, escaped = false;
   for (char c : body) {
     if (in_string) {
-      if (escaped) escaped = false;
-      else if (c == '\\') escaped = true;
-      else if (c == '"') in_string = false;
+      if (escaped)
+        escaped = false;
+      else if (c == '\\')
+        escaped = true;
+      else if (c == '"')
+        in_string = false;
       continue;
     }
-    if (c == '"') in_string = true;
+    if (c == '"')
+      in_string = true;
     else if (c == '{' || c == '[') {
-      if (++depth > kMaxJsonDepth) return Status::invalid_argument("the JSON body is nested deeper than " + std::to_string(kMaxJsonDepth) + " levels");
-    } else if (c == '}' || c == ']') --depth;
+      if (++depth > kMaxJsonDepth)
+        return Status::invalid_argument("the JSON body is nested deeper than " + std::to_string(kMaxJsonDepth) +
+                                        " levels");
+    } else if (c == '}' || c == ']')
+      --depth;
   }
   json value = json::parse(body.begin(), body.end(), nullptr, /*allow_exceptions=*/false);
   if (value.is_discarded()) return Status::invalid_argument("the body is not valid JSON");

@@ -21,13 +21,12 @@
 #pragma once
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "core/status.h"
 #include "feedback/events.h"
@@ -37,8 +36,8 @@
 namespace flywheel::serve {
 
 inline constexpr int kDefaultMaxTokens = 256;
-inline constexpr int kMaxChoices = 16;      // `n`
-inline constexpr int kMaxJsonDepth = 64;    // deeper bodies are refused before parsing
+inline constexpr int kMaxChoices = 16;    // `n`
+inline constexpr int kMaxJsonDepth = 64;  // deeper bodies are refused before parsing
 
 // Body text to JSON: malformed JSON, a body that is not an object, or one
 // nested deeper than kMaxJsonDepth (nlohmann's DOM is recursive to destroy).
@@ -58,14 +57,14 @@ struct EventContext {
 
 // What every generating route shares.
 struct GenerationSettings {
-  SamplingParams params;                 // max_tokens, temperature, top_p, stop, seed, logprobs...
-  int n = 1;                             // choices
+  SamplingParams params;  // max_tokens, temperature, top_p, stop, seed, logprobs...
+  int n = 1;              // choices
   bool stream = false;
-  bool include_usage = false;            // stream_options.include_usage (a last chunk with usage)
-  std::optional<int64_t> max_time_ms;    // t_max_predict_ms: the deadline after the request arrives
-  std::optional<bool> single_line;       // FIM: overrides the single-line rule
-  bool truncate = false;                 // cut the prefix from the left when the prompt is too long
-  bool prefill_only = false;             // llama.cpp n_predict 0: warm the prompt cache, generate nothing
+  bool include_usage = false;          // stream_options.include_usage (a last chunk with usage)
+  std::optional<int64_t> max_time_ms;  // t_max_predict_ms: the deadline after the request arrives
+  std::optional<bool> single_line;     // FIM: overrides the single-line rule
+  bool truncate = false;               // cut the prefix from the left when the prompt is too long
+  bool prefill_only = false;           // llama.cpp n_predict 0: warm the prompt cache, generate nothing
 };
 
 // POST /v1/completions (OpenAI) and POST /completion (llama.cpp).
@@ -124,7 +123,7 @@ struct ChatRequest {
   std::vector<ToolSpec> tools;
   std::string tool_choice = "auto";  // "none" | "auto" | "required" | a function name
   std::string user;
-  bool logprobs = false;             // chat: bool + top_logprobs
+  bool logprobs = false;  // chat: bool + top_logprobs
   GenerationSettings gen;
   EventContext context;
 };

@@ -73,8 +73,8 @@ void record_run(ServeContext& context, const CompletionJob& job, const feedback:
 
 }  // namespace
 
-Result<std::shared_ptr<ServedModel>> resolve_model(ServeContext& context, const std::string& name,
-                                                   const Caller& caller, const std::string& session) {
+Result<std::shared_ptr<ServedModel>> resolve_model(ServeContext& context, const std::string& name, const Caller& caller,
+                                                   const std::string& session) {
   auto model = context.models.resolve(name, session.empty() ? caller.tenant : session);
   if (!model) {
     return Status::not_found("model: '" + name + "' is not served here (GET /v1/models lists what is)");
@@ -82,7 +82,7 @@ Result<std::shared_ptr<ServedModel>> resolve_model(ServeContext& context, const 
   return model;
 }
 
-HttpError model_error(const Status& status) { return http_error(status, 404, "model_not_found"); }
+HttpError model_error(const Status& status) { return http_error(status, 404, "model_not_found", "model"); }
 
 std::string supersede_key(const Caller& caller, const std::string& session) {
   if (session.empty()) return {};
@@ -112,11 +112,10 @@ Result<std::shared_ptr<GenerationRun>> start_completion(ServeContext& context, C
     choices.push_back(std::move(r));
   }
   feedback::SuggestionEvent base = event_template(job);
-  auto run = GenerationRun::start(
-      context.engine, std::move(choices), job.gen.stream,
-      [&context, job = std::move(job), base = std::move(base)](GenerationRun& finished) {
-        record_run(context, job, base, finished);
-      });
+  auto run = GenerationRun::start(context.engine, std::move(choices), job.gen.stream,
+                                  [&context, job = std::move(job), base = std::move(base)](GenerationRun& finished) {
+                                    record_run(context, job, base, finished);
+                                  });
   return run;
 }
 
@@ -140,8 +139,7 @@ std::string suggestion_id_for_choice(const std::string& completion_id, int choic
 }
 
 int64_t unix_seconds_now() {
-  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
 }  // namespace flywheel::serve

@@ -46,8 +46,8 @@ struct CompletionJob {
 // "auto"/"" → the serving deployment, else a model id or deployment name
 // (A/B splits route by session, else by tenant); an unknown name is a 404
 // (param "model", code model_not_found) ready for send_error.
-Result<std::shared_ptr<ServedModel>> resolve_model(ServeContext& context, const std::string& name,
-                                                   const Caller& caller, const std::string& session);
+Result<std::shared_ptr<ServedModel>> resolve_model(ServeContext& context, const std::string& name, const Caller& caller,
+                                                   const std::string& session);
 HttpError model_error(const Status& status);
 
 // The key under which a newer request cancels an older one: "" without a

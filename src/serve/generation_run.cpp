@@ -7,8 +7,8 @@ namespace flywheel::serve {
 GenerationRun::GenerationRun(int choices, bool streaming, OnFinished on_finished)
     : streaming_(streaming), on_finished_(std::move(on_finished)), results_(choices) {}
 
-std::shared_ptr<GenerationRun> GenerationRun::start(Engine& engine, std::vector<EngineRequest> choices,
-                                                    bool streaming, OnFinished on_finished) {
+std::shared_ptr<GenerationRun> GenerationRun::start(Engine& engine, std::vector<EngineRequest> choices, bool streaming,
+                                                    OnFinished on_finished) {
   std::shared_ptr<GenerationRun> run(
       new GenerationRun(static_cast<int>(choices.size()), streaming, std::move(on_finished)));
   std::vector<std::shared_ptr<RequestHandle>> handles;

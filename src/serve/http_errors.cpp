@@ -62,8 +62,9 @@ HttpError http_error(const Status& status, int http_status, std::string code, st
   HttpError e;
   e.status = http_status != 0 ? http_status : http_status_for(status.code());
   if (code.empty()) code = e.status == 401 ? "invalid_api_key" : std::string(status_type_name(status.code()));
-  e.body = {{"error",
-             {{"message", status.message()}, {"type", openai_type(e.status)}, {"param", or_null(param)}, {"code", code}}}};
+  e.body = {
+      {"error",
+       {{"message", status.message()}, {"type", openai_type(e.status)}, {"param", or_null(param)}, {"code", code}}}};
   return e;
 }
 

@@ -9,10 +9,14 @@ std::string escape_label(std::string_view value) {
   std::string out;
   out.reserve(value.size());
   for (char c : value) {
-    if (c == '\\') out += "\\\\";
-    else if (c == '"') out += "\\\"";
-    else if (c == '\n') out += "\\n";
-    else out += c;
+    if (c == '\\')
+      out += "\\\\";
+    else if (c == '"')
+      out += "\\\"";
+    else if (c == '\n')
+      out += "\\n";
+    else
+      out += c;
   }
   return out;
 }
@@ -82,7 +86,8 @@ std::string Metrics::render(const ServingGauges& gauges) const {
       out += fmt::format("flywheel_http_request_duration_seconds_bucket{{route=\"{}\",le=\"{}\"}} {}\n", label,
                          kLatencyBuckets[i], cumulative);
     }
-    out += fmt::format("flywheel_http_request_duration_seconds_bucket{{route=\"{}\",le=\"+Inf\"}} {}\n", label, h.count);
+    out +=
+        fmt::format("flywheel_http_request_duration_seconds_bucket{{route=\"{}\",le=\"+Inf\"}} {}\n", label, h.count);
     out += fmt::format("flywheel_http_request_duration_seconds_sum{{route=\"{}\"}} {}\n", label, h.sum);
     out += fmt::format("flywheel_http_request_duration_seconds_count{{route=\"{}\"}} {}\n", label, h.count);
   }

@@ -38,7 +38,7 @@ struct ServingGauges {
 
 class Metrics {
  public:
-  static constexpr std::array<double, 12> kLatencyBuckets = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+  static constexpr std::array<double, 12> kLatencyBuckets = {0.005, 0.01, 0.025, 0.05, 0.1,  0.25,
                                                              0.5,   1.0,  2.5,   5.0,  10.0, 30.0};
   static constexpr int kRateWindowSeconds = 10;
 

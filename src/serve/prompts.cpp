@@ -9,8 +9,8 @@ int64_t max_prompt_tokens(const ServedModel& model) { return std::max<int64_t>(1
 
 Status too_long(const ServedModel& model, size_t tokens, std::string_view field) {
   return Status::out_of_range(std::string(field) + ": the prompt is " + std::to_string(tokens) +
-                                  " tokens; the model's context is " + std::to_string(model.context_length) +
-                                  " tokens (send \"truncate\": true to cut the start of the prefix)");
+                              " tokens; the model's context is " + std::to_string(model.context_length) +
+                              " tokens (send \"truncate\": true to cut the start of the prefix)");
 }
 
 // A cut point at or after `at`: the next line start if one is within 256
@@ -25,7 +25,8 @@ size_t cut_point(std::string_view text, size_t at) {
 
 Result<std::vector<TokenId>> encode_fim(const ServedModel& model, const FimRequest& request,
                                         std::string_view middle_start, StopConditions* stop) {
-  FW_ASSIGN_OR_RETURN(Prompt prompt, build_fim_prompt(model.format, model.tokenizer(), request));
+  FW_ASSIGN_OR_RETURN(Prompt prompt,
+                      build_fim_prompt(model.format, model.tokenizer(), request, preferred_fim_order(model.format)));
   std::vector<TokenId> tokens = encode_prompt(model.tokenizer(), prompt);
   if (!middle_start.empty()) {
     std::vector<TokenId> rest = encode_verbatim(model.tokenizer(), middle_start);

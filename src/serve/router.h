@@ -10,9 +10,8 @@
 #include <httplib.h>
 
 #include <functional>
-#include <string>
-
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "core/status.h"
 #include "serve/http_errors.h"

@@ -87,8 +87,12 @@ void answer(ServeContext& context, CompletionJob job, httplib::Response& res) {
     SseFormat format;
     format.on_event = [run, a](const GenerationRun::Event& e, std::vector<std::string>* out) {
       if (!e.done) {
-        out->push_back(to_json_line({{"index", 0}, {"content", e.text}, {"tokens", json::array()}, {"stop", false},
-                                     {"id_slot", 0}, {"completion_id", a.id}}));
+        out->push_back(to_json_line({{"index", 0},
+                                     {"content", e.text},
+                                     {"tokens", json::array()},
+                                     {"stop", false},
+                                     {"id_slot", 0},
+                                     {"completion_id", a.id}}));
         return;
       }
       const Result<EngineResult>& result = run->result(e.index);
@@ -106,8 +110,8 @@ void answer(ServeContext& context, CompletionJob job, httplib::Response& res) {
   send_json(res, 200, final_json(a, *result));
 }
 
-CompletionJob new_job(const char* route, const Caller& caller, std::shared_ptr<ServedModel> model,
-                      BuiltPrompt prompt, const GenerationSettings& gen, const EventContext& event_context) {
+CompletionJob new_job(const char* route, const Caller& caller, std::shared_ptr<ServedModel> model, BuiltPrompt prompt,
+                      const GenerationSettings& gen, const EventContext& event_context) {
   CompletionJob job;
   job.id = new_id("cmpl-");
   job.route = route;

@@ -88,9 +88,9 @@ void completions(ServeContext& context, const httplib::Request& req, httplib::Re
   auto model = resolve_model(context, r.model, caller, r.context.session);
   if (!model.ok()) return send_error(res, model_error(model.status()));
   const bool fim = r.suffix.has_value();
-  auto prompt = fim ? build_fim(**model, FimRequest{r.prompt, *r.suffix, r.context.path, r.context.repo, {}}, "",
-                                r.gen.truncate)
-                    : build_plain(**model, r.prompt, r.gen.truncate);
+  auto prompt =
+      fim ? build_fim(**model, FimRequest{r.prompt, *r.suffix, r.context.path, r.context.repo, {}}, "", r.gen.truncate)
+          : build_plain(**model, r.prompt, r.gen.truncate);
   if (!prompt.ok()) return send_error(res, prompt_error(prompt.status()));
 
   CompletionJob job;
@@ -113,15 +113,18 @@ void completions(ServeContext& context, const httplib::Request& req, httplib::Re
   std::shared_ptr<GenerationRun> run = *started;
 
   auto chunk = [id, model_id, created](json choices) {
-    return to_json_line({{"id", id}, {"object", "text_completion"}, {"created", created}, {"model", model_id},
+    return to_json_line({{"id", id},
+                         {"object", "text_completion"},
+                         {"created", created},
+                         {"model", model_id},
                          {"choices", std::move(choices)}});
   };
   if (r.gen.stream) {
     SseFormat format;
     format.on_event = [run, chunk](const GenerationRun::Event& e, std::vector<std::string>* out) {
       if (!e.done) {
-        out->push_back(chunk(json::array(
-            {{{"text", e.text}, {"index", e.index}, {"logprobs", nullptr}, {"finish_reason", nullptr}}})));
+        out->push_back(chunk(
+            json::array({{{"text", e.text}, {"index", e.index}, {"logprobs", nullptr}, {"finish_reason", nullptr}}})));
         return;
       }
       const Result<EngineResult>& result = run->result(e.index);
@@ -133,8 +136,11 @@ void completions(ServeContext& context, const httplib::Request& req, httplib::Re
     };
     format.on_end = [run, chunk, include_usage, prompt_tokens, id, model_id, created](std::vector<std::string>* out) {
       if (include_usage) {
-        out->push_back(to_json_line({{"id", id}, {"object", "text_completion"}, {"created", created},
-                                     {"model", model_id}, {"choices", json::array()},
+        out->push_back(to_json_line({{"id", id},
+                                     {"object", "text_completion"},
+                                     {"created", created},
+                                     {"model", model_id},
+                                     {"choices", json::array()},
                                      {"usage", run_usage(*run, prompt_tokens)}}));
       }
       out->push_back("[DONE]");
@@ -153,8 +159,12 @@ void completions(ServeContext& context, const httplib::Request& req, httplib::Re
                        {"finish_reason", openai_finish_reason(result.finish_reason)}});
   }
   send_json(res, 200,
-            {{"id", id}, {"object", "text_completion"}, {"created", created}, {"model", model_id},
-             {"choices", std::move(choices)}, {"usage", run_usage(*run, prompt_tokens)}});
+            {{"id", id},
+             {"object", "text_completion"},
+             {"created", created},
+             {"model", model_id},
+             {"choices", std::move(choices)},
+             {"usage", run_usage(*run, prompt_tokens)}});
 }
 
 json tool_calls_json(const std::vector<ToolCall>& calls, bool with_index) {
@@ -202,7 +212,10 @@ void chat_completions(ServeContext& context, const httplib::Request& req, httpli
   std::shared_ptr<GenerationRun> run = *started;
 
   auto chunk = [id, model_id, created](json choices) {
-    return to_json_line({{"id", id}, {"object", "chat.completion.chunk"}, {"created", created}, {"model", model_id},
+    return to_json_line({{"id", id},
+                         {"object", "chat.completion.chunk"},
+                         {"created", created},
+                         {"model", model_id},
                          {"choices", std::move(choices)}});
   };
   auto delta = [chunk](int index, json delta, json finish_reason) {
@@ -228,7 +241,8 @@ void chat_completions(ServeContext& context, const httplib::Request& req, httpli
       std::string finish = openai_finish_reason(result->finish_reason);
       if (tools) {
         ParsedToolOutput parsed_output = parse_tool_output(result->text);
-        if (!parsed_output.content.empty()) out->push_back(delta(e.index, {{"content", parsed_output.content}}, nullptr));
+        if (!parsed_output.content.empty())
+          out->push_back(delta(e.index, {{"content", parsed_output.content}}, nullptr));
         if (!parsed_output.calls.empty()) {
           out->push_back(delta(e.index, {{"tool_calls", tool_calls_json(parsed_output.calls, true)}}, nullptr));
           finish = "tool_calls";
@@ -238,8 +252,11 @@ void chat_completions(ServeContext& context, const httplib::Request& req, httpli
     };
     format.on_end = [run, chunk, include_usage, prompt_tokens, id, model_id, created](std::vector<std::string>* out) {
       if (include_usage) {
-        out->push_back(to_json_line({{"id", id}, {"object", "chat.completion.chunk"}, {"created", created},
-                                     {"model", model_id}, {"choices", json::array()},
+        out->push_back(to_json_line({{"id", id},
+                                     {"object", "chat.completion.chunk"},
+                                     {"created", created},
+                                     {"model", model_id},
+                                     {"choices", json::array()},
                                      {"usage", run_usage(*run, prompt_tokens)}}));
       }
       out->push_back("[DONE]");
@@ -268,15 +285,20 @@ void chat_completions(ServeContext& context, const httplib::Request& req, httpli
                        {"finish_reason", finish}});
   }
   send_json(res, 200,
-            {{"id", id}, {"object", "chat.completion"}, {"created", created}, {"model", model_id},
-             {"choices", std::move(choices)}, {"usage", run_usage(*run, prompt_tokens)}});
+            {{"id", id},
+             {"object", "chat.completion"},
+             {"created", created},
+             {"model", model_id},
+             {"choices", std::move(choices)},
+             {"usage", run_usage(*run, prompt_tokens)}});
 }
 
 void list_models(ServeContext& context, httplib::Response& res) {
   json data = json::array();
   std::set<std::string> seen;
   auto add = [&](const std::string& id) {
-    if (seen.insert(id).second) data.push_back({{"id", id}, {"object", "model"}, {"created", 0}, {"owned_by", "flywheel"}});
+    if (seen.insert(id).second)
+      data.push_back({{"id", id}, {"object", "model"}, {"created", 0}, {"owned_by", "flywheel"}});
   };
   for (const auto& model : context.models.models()) add(model->id);
   for (const std::string& name : context.models.deployment_names()) add(name);

@@ -7,14 +7,14 @@
 // files: most relevant first in Tabby, so reversed into FimRequest's
 // most-relevant-last order). The clipboard is not used. A newer request of
 // the same user and file supersedes the older one.
+#include <algorithm>
+#include <thread>
+
 #include "core/version.h"
 #include "serve/api_types.h"
 #include "serve/completions.h"
 #include "serve/ids.h"
 #include "serve/routes.h"
-
-#include <algorithm>
-#include <thread>
 
 namespace flywheel::serve {
 namespace {
@@ -49,15 +49,16 @@ void events(ServeContext& context, const httplib::Request& req, httplib::Respons
 void health(ServeContext& context, httplib::Response& res) {
   auto model = context.models.resolve("auto");
   const std::string id = model ? model->id : "";
-  send_json(res, 200,
-            {{"model", id},
-             {"chat_model", model && model->format.chat != ChatStyle::kNone ? json(id) : json(nullptr)},
-             {"device", "cpu"},
-             {"arch", "x86_64"},
-             {"cpu_info", ""},
-             {"cpu_count", std::max(1u, std::thread::hardware_concurrency())},
-             {"cuda_devices", json::array()},
-             {"version", {{"build_date", ""}, {"git_sha", ""}, {"git_describe", "flywheel " + std::string(kVersion)}}}});
+  send_json(
+      res, 200,
+      {{"model", id},
+       {"chat_model", model && model->format.chat != ChatStyle::kNone ? json(id) : json(nullptr)},
+       {"device", "cpu"},
+       {"arch", "x86_64"},
+       {"cpu_info", ""},
+       {"cpu_count", std::max(1u, std::thread::hardware_concurrency())},
+       {"cuda_devices", json::array()},
+       {"version", {{"build_date", ""}, {"git_sha", ""}, {"git_describe", "flywheel " + std::string(kVersion)}}}});
 }
 
 }  // namespace
@@ -84,8 +85,9 @@ void handle_tabby_completion(ServeContext& context, const nlohmann::json& body, 
   job.gen.stream = false;  // Tabby's completion API answers whole
   job.fim = true;
   job.context = r.context;
-  const std::string session =
-      !r.context.session.empty() ? r.context.session : (r.filepath.empty() ? "" : "tabby\n" + r.user + "\n" + r.filepath);
+  const std::string session = !r.context.session.empty()
+                                  ? r.context.session
+                                  : (r.filepath.empty() ? "" : "tabby\n" + r.user + "\n" + r.filepath);
   job.supersede_key = supersede_key(caller, session);
   const std::string id = job.id;
   auto started = start_completion(context, std::move(job));

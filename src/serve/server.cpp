@@ -77,9 +77,9 @@ Result<std::unique_ptr<Server>> Server::create(ServerOptions options) {
   }
   impl->engine = std::make_unique<Engine>(o.engine);
   impl->swaps = std::make_unique<SwapJobs>(impl->models, *impl->engine);
-  impl->context = std::unique_ptr<ServeContext>(new ServeContext{impl->models, *impl->engine, impl->metrics,
-                                                                 *impl->store, *impl->writer,
-                                                                 impl->authenticator.get(), impl->limiter});
+  impl->context =
+      std::unique_ptr<ServeContext>(new ServeContext{impl->models, *impl->engine, impl->metrics, *impl->store,
+                                                     *impl->writer, impl->authenticator.get(), impl->limiter});
   impl->context->event_window = o.event_window;
   impl->configure_http();
   return std::unique_ptr<Server>(new Server(std::move(impl)));
@@ -103,12 +103,11 @@ void Server::Impl::configure_http() {
   });
   // Errors httplib makes itself (413, 404, 400 for an unreadable request)
   // get the same JSON shape as ours; bodies set by a route are kept.
-  http.set_error_handler(httplib::Server::HandlerWithResponse(
-      [](const httplib::Request& req, httplib::Response& res) {
-        if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
-        send_error(res, http_error_for_status(res.status, req.path));
-        return httplib::Server::HandlerResponse::Handled;
-      }));
+  http.set_error_handler(httplib::Server::HandlerWithResponse([](const httplib::Request& req, httplib::Response& res) {
+    if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+    send_error(res, http_error_for_status(res.status, req.path));
+    return httplib::Server::HandlerResponse::Handled;
+  }));
   http.set_exception_handler([](const httplib::Request& req, httplib::Response& res, std::exception_ptr ep) {
     std::string what = "unknown exception";
     try {

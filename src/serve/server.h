@@ -38,14 +38,14 @@ Result<AuthMode> auth_mode_from_name(std::string_view name);  // "auto" | "requi
 
 struct ServerOptions {
   std::string host = "127.0.0.1";
-  int port = 8080;                       // 0: any free port (see Server::port())
-  int threads = 64;                      // HTTP workers; each open stream holds one
-  size_t max_body_bytes = 8u << 20;      // larger bodies: 413
+  int port = 8080;                   // 0: any free port (see Server::port())
+  int threads = 64;                  // HTTP workers; each open stream holds one
+  size_t max_body_bytes = 8u << 20;  // larger bodies: 413
   std::chrono::seconds read_timeout{30};
   std::chrono::seconds write_timeout{30};
   std::chrono::seconds keep_alive_timeout{5};
   AuthMode auth = AuthMode::kAuto;
-  std::string db_url = "flywheel.db";    // SQLite path or postgresql://...
+  std::string db_url = "flywheel.db";  // SQLite path or postgresql://...
   std::chrono::milliseconds event_window{100};
   std::chrono::milliseconds drain_timeout{30000};
   EngineOptions engine;

@@ -55,8 +55,10 @@ void SwapJobs::run(std::string id, SwapRequest request) {
   auto it = jobs_.find(id);
   if (it != jobs_.end()) {
     it->second.state = replaced.ok() ? "done" : "failed";
-    if (replaced.ok()) it->second.model_id = model_id;
-    else it->second.error = replaced.status().message();
+    if (replaced.ok())
+      it->second.model_id = model_id;
+    else
+      it->second.error = replaced.status().message();
   }
   changed_.notify_all();
 }

@@ -9,16 +9,18 @@ constexpr std::string_view kOpen = "<tool_call>";
 constexpr std::string_view kClose = "</tool_call>";
 
 std::string tools_description(const ChatRequest& request) {
-  std::string text =
-      "You may call functions to help with the user's request. The functions, as JSON:\n";
+  std::string text = "You may call functions to help with the user's request. The functions, as JSON:\n";
   for (const ToolSpec& tool : request.tools) {
     nlohmann::json spec = {{"name", tool.name}, {"description", tool.description}, {"parameters", tool.parameters}};
     text += spec.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
   }
-  text += "To call a function, answer with one line per call: <tool_call>{\"name\": \"<function name>\", "
-          "\"arguments\": {<arguments as JSON>}}</tool_call>";
-  if (request.tool_choice == "required") text += "\nYou must call at least one function.";
-  else if (request.tool_choice != "auto") text += "\nYou must call the function \"" + request.tool_choice + "\".";
+  text +=
+      "To call a function, answer with one line per call: <tool_call>{\"name\": \"<function name>\", "
+      "\"arguments\": {<arguments as JSON>}}</tool_call>";
+  if (request.tool_choice == "required")
+    text += "\nYou must call at least one function.";
+  else if (request.tool_choice != "auto")
+    text += "\nYou must call the function \"" + request.tool_choice + "\".";
   return text;
 }
 
@@ -78,9 +80,12 @@ ParsedToolOutput parse_tool_output(std::string_view text) {
       call.id = new_id("call_");
       call.name = body["name"].get<std::string>();
       const auto args = body.find("arguments");
-      if (args == body.end() || args->is_null()) call.arguments = "{}";
-      else if (args->is_string()) call.arguments = args->get<std::string>();
-      else call.arguments = args->dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+      if (args == body.end() || args->is_null())
+        call.arguments = "{}";
+      else if (args->is_string())
+        call.arguments = args->get<std::string>();
+      else
+        call.arguments = args->dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
       out.calls.push_back(std::move(call));
     } else {
       content.append(text.substr(pos, after - pos));

@@ -13,8 +13,9 @@
 // - In the output, every <tool_call>{json}</tool_call> whose JSON has a
 //   string "name" becomes a tool call (arguments re-serialized as JSON text,
 //   "{}" when absent); the text outside the tags is the message content.
-//   Text that does not parse stays in the content. Streaming sends the
-//   text as it comes, then the parsed calls in the last chunk.
+//   Text that does not parse stays in the content. Streaming with tools
+//   holds a choice's text back until it ends (a tag cannot be parsed half
+//   way), then sends the content, the calls and the finish reason.
 //
 // Thread-safety: pure functions.
 #pragma once

@@ -5,10 +5,8 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
-#include "core/atomic_file.h"
 #include "core/progress.h"
 #include "data/data.h"
-#include "model/checkpoint.h"
 #include "model/model.h"
 #include "model/transformer.h"
 #include "spdlog/spdlog.h"
@@ -16,11 +14,11 @@
 #include "train/checkpointing.h"
 #include "train/distributed.h"
 #include "train/divergence.h"
+#include "train/flops.h"
 #include "train/grad_clip.h"
 #include "train/gradient_sync.h"
-#include "train/flops.h"
-#include "train/lr_schedule.h"
 #include "train/lineage.h"
+#include "train/lr_schedule.h"
 #include "train/run_dir.h"
 #include "train/stop_signals.h"
 #include "train/train.h"

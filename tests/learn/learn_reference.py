@@ -4,6 +4,8 @@ fixed batch, written from the papers and TRL's formulas, with the model
 forward of tests/reference/llama_reference.py (not flywheel's C++).
 
     /usr/bin/python3 learn_reference.py BATCH.json
+    /usr/bin/python3 learn_reference.py --probability CHECKPOINT_DIR PROMPTS.json
+        (the show head's P(accept) for each prompt of a JSON list of id lists)
 
 BATCH.json (written by tests/learn/reference_test.cpp) holds the objective,
 its hyper-parameters, the checkpoint directories, the token ids of every row
@@ -142,15 +144,50 @@ def logit_distill(batch, policy, teacher, student_config, teacher_config):
     return t * t * total / count
 
 
+def show_head(batch, policy, config):
+    """A logistic regression on the final hidden state at the last prompt token,
+    binary cross-entropy averaged over the batch. Returns (loss, {name: head tensor})."""
+    w = torch.tensor(batch["head_weight"], dtype=torch.float32, requires_grad=True)
+    b = torch.tensor([batch["head_bias"]], dtype=torch.float32, requires_grad=True)
+    losses = []
+    for row in batch["rows"]:
+        with torch.no_grad():
+            h = final_hidden(policy, config, torch.tensor(row["prompt"], dtype=torch.int64))[0, -1]
+        z = h @ w + b[0]
+        y = 1.0 if row["label"] else 0.0
+        losses.append(-(y * F.logsigmoid(z) + (1 - y) * F.logsigmoid(-z)))
+    return torch.stack(losses).mean(), {"flywheel.show_head.weight": w, "flywheel.show_head.bias": b}
+
+
+def show_probabilities(directory, prompts):
+    """sigmoid(w . h + b) per prompt, with the head stored in the checkpoint's model.safetensors."""
+    params, config = load_checkpoint(directory)
+    w, b = params["flywheel.show_head.weight"], params["flywheel.show_head.bias"][0]
+    out = []
+    with torch.no_grad():
+        for ids in prompts:
+            h = final_hidden(params, config, torch.tensor(ids, dtype=torch.int64))[0, -1]
+            out.append(float(torch.sigmoid(h @ w + b)))
+    return out
+
+
 def main():
+    if sys.argv[1] == "--probability":
+        with open(sys.argv[3]) as f:
+            print(json.dumps({"probabilities": show_probabilities(sys.argv[2], json.load(f))}))
+        return
     with open(sys.argv[1]) as f:
         batch = json.load(f)
     policy, config = load_checkpoint(batch["policy"])
     other, other_config = load_checkpoint(batch["frozen"])
-    for p in policy.values():
-        p.requires_grad_(True)
     kind = batch["objective"]
-    if kind == "dpo":
+    compared = policy
+    if kind != "show":
+        for p in policy.values():
+            p.requires_grad_(True)
+    if kind == "show":
+        loss, compared = show_head(batch, policy, config)
+    elif kind == "dpo":
         loss = dpo(batch, policy, other, config)
     elif kind == "kto":
         loss = kto(batch, policy, other, config)
@@ -163,7 +200,7 @@ def main():
     loss.backward()
     theirs = read_safetensors(batch["gradients"])
     max_diff, max_abs = 0.0, 0.0
-    for name, p in policy.items():
+    for name, p in compared.items():
         if name not in theirs:
             print(json.dumps({"error": f"flywheel has no gradient for {name}"}))
             sys.exit(1)
@@ -175,7 +212,7 @@ def main():
         max_diff = max(max_diff, float((g - mine).abs().max()))
         max_abs = max(max_abs, float(mine.abs().max()))
     print(json.dumps({"loss": float(loss), "loss_diff": abs(float(loss) - batch["loss"]),
-                      "grad_max_diff": max_diff, "grad_max_abs": max_abs, "tensors": len(policy)}))
+                      "grad_max_diff": max_diff, "grad_max_abs": max_abs, "tensors": len(compared)}))
 
 
 if __name__ == "__main__":

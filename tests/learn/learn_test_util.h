@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -31,6 +32,11 @@ inline const TinyModels& tiny_models() {
     TinyModels m;
     m.root = fs::temp_directory_path() / ("flywheel_learn_" + std::to_string(::getpid()));
     fs::create_directories(m.root);
+    static fs::path root_to_remove = m.root;
+    std::atexit([] {
+      std::error_code ec;
+      fs::remove_all(root_to_remove, ec);
+    });
     m.policy = testing::make_tiny_model(m.root / "policy", 7);
     m.reference = testing::make_tiny_model(m.root / "reference", 8);
     // Another tokenizer: trained on another folder, so its ids differ.

@@ -43,20 +43,23 @@ class LearnReferenceTest : public ::testing::Test {
 
   // Runs the objective on all its rows in file order, saves flywheel's
   // gradients, and returns what the Python reference says about them.
-  json compare(learn::Objective& objective, Model& policy, json batch, const fs::path& frozen) {
+  json compare(learn::Objective& objective, Model& policy, json batch, const fs::path& policy_dir,
+               const fs::path& frozen) {
     policy.module().train();
-    for (auto& p : policy.module().parameters()) p.set_requires_grad(true);
+    const auto trained = objective.parameters(policy);
+    for (const auto& [name, tensor] : trained) tensor.set_requires_grad(true);
     std::vector<size_t> rows(objective.rows());
     std::iota(rows.begin(), rows.end(), size_t{0});
     auto loss = objective.loss(policy, rows);
     EXPECT_TRUE(loss.ok()) << loss.status().to_string();
     if (!loss.ok()) return json();
+    metrics_ = loss->metrics;
     loss->loss.backward();
     std::vector<std::pair<std::string, torch::Tensor>> grads;
-    for (auto& p : policy.module().named_parameters()) grads.emplace_back(p.key(), p.value().grad());
+    for (const auto& [name, tensor] : trained) grads.emplace_back(name, tensor.grad());
     const fs::path grads_path = dir_ / "grads.safetensors";
     EXPECT_TRUE(model::save_tensors(grads_path, grads).ok());
-    batch["policy"] = tiny_models().policy.string();
+    batch["policy"] = policy_dir.string();
     batch["frozen"] = frozen.string();
     batch["gradients"] = grads_path.string();
     batch["loss"] = loss->loss.item<double>();
@@ -106,7 +109,15 @@ class LearnReferenceTest : public ::testing::Test {
     return o;
   }
 
+  double metric(const std::string& name) const {
+    for (const auto& [key, value] : metrics_)
+      if (key == name) return value;
+    ADD_FAILURE() << "no metric " << name;
+    return 0;
+  }
+
   fs::path dir_;
+  std::vector<std::pair<std::string, double>> metrics_;
 };
 
 TEST_F(LearnReferenceTest, DpoMatchesPyTorch) {
@@ -125,13 +136,14 @@ TEST_F(LearnReferenceTest, DpoMatchesPyTorch) {
     json r = ids(policy.tokenizer(), row["prompt"], row["rejected"]);
     batch["rows"].push_back({{"prompt", c["prompt"]}, {"chosen", c["completion"]}, {"rejected", r["completion"]}});
   }
-  expect_close(compare(**objective, policy, batch, tiny_models().reference));
+  expect_close(compare(**objective, policy, batch, tiny_models().policy, tiny_models().reference));
 }
 
 TEST_F(LearnReferenceTest, KtoMatchesPyTorch) {
   const fs::path file = dir_ / "unpaired.jsonl";
   learn_testing::write_jsonl(file, learn_testing::unpaired_rows());
-  Model policy = load(tiny_models().policy), reference = load(tiny_models().reference);
+  // These roles give a positive KL estimate on this batch, so z0 is not clamped to 0.
+  Model policy = load(tiny_models().reference), reference = load(tiny_models().policy);
   LearnOptions o = options("kto");
   o.beta = 0.5;
   o.lambda_d = 1.0;
@@ -148,7 +160,8 @@ TEST_F(LearnReferenceTest, KtoMatchesPyTorch) {
     t["label"] = row["label"];
     batch["rows"].push_back(t);
   }
-  expect_close(compare(**objective, policy, batch, tiny_models().reference));
+  expect_close(compare(**objective, policy, batch, tiny_models().reference, tiny_models().policy));
+  EXPECT_GT(metric("kl"), 0.1);
 }
 
 TEST_F(LearnReferenceTest, PolicyGradientMatchesPyTorch) {
@@ -166,7 +179,7 @@ TEST_F(LearnReferenceTest, PolicyGradientMatchesPyTorch) {
     t["group"] = row["group"];
     batch["rows"].push_back(t);
   }
-  expect_close(compare(**objective, policy, batch, tiny_models().reference));
+  expect_close(compare(**objective, policy, batch, tiny_models().policy, tiny_models().reference));
 }
 
 TEST_F(LearnReferenceTest, LogitDistillationMatchesPyTorch) {
@@ -179,7 +192,26 @@ TEST_F(LearnReferenceTest, LogitDistillationMatchesPyTorch) {
   ASSERT_TRUE(objective.ok()) << objective.status().to_string();
   json batch = {{"objective", "distill"}, {"temperature", o.temperature}, {"rows", json::array()}};
   for (const auto& row : rows) batch["rows"].push_back(ids(policy.tokenizer(), row.prompt, row.completion));
-  expect_close(compare(**objective, policy, batch, tiny_models().reference));
+  expect_close(compare(**objective, policy, batch, tiny_models().policy, tiny_models().reference));
+}
+
+TEST_F(LearnReferenceTest, ShowHeadMatchesPyTorch) {
+  const fs::path file = dir_ / "unpaired.jsonl";
+  learn_testing::write_jsonl(file, learn_testing::unpaired_rows());
+  Model policy = load(tiny_models().policy);
+  for (auto& p : policy.module().parameters()) p.set_requires_grad(false);  // the weights stay frozen
+  auto objective = learn::make_show_objective(options("show"), file, policy.tokenizer(), policy, tiny_models().policy);
+  ASSERT_TRUE(objective.ok()) << objective.status().to_string();
+  json batch = {{"objective", "show"},
+                {"head_weight", std::vector<float>(static_cast<size_t>(policy.config().hidden_size), 0.0f)},
+                {"head_bias", 0.0},
+                {"rows", json::array()}};
+  for (const auto& row : learn_testing::unpaired_rows())
+    batch["rows"].push_back(
+        {{"prompt", policy.tokenizer().encode(row["prompt"].get<std::string>())}, {"label", row["label"]}});
+  const json result = compare(**objective, policy, batch, tiny_models().policy, tiny_models().policy);
+  expect_close(result);
+  EXPECT_EQ(result["tensors"], 2);
 }
 
 }  // namespace

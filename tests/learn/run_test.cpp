@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "learn/advantages.h"
+#include "model/show_head.h"
 #include "tests/learn/learn_test_util.h"
 
 namespace flywheel {
@@ -123,31 +124,84 @@ TEST_F(LearnRunTest, LogitDistillationFromALocalTeacher) {
 
 TEST_F(LearnRunTest, ResumesWhereItStopped) {
   write_jsonl(dir_ / "preferences.jsonl", learn_testing::preference_rows());
-  LearnOptions straight = short_run("dpo", dir_, dir_ / "straight");
-  straight.train.steps = 4;
-  ASSERT_TRUE(run_learning(straight).ok());
-  LearnOptions stopped = short_run("dpo", dir_, dir_ / "stopped");
-  stopped.train.steps = 4;
-  stopped.train.stop_at_step = 2;
-  auto first = run_learning(stopped);
-  ASSERT_TRUE(first.ok()) << first.status().to_string();
-  EXPECT_TRUE(first->train.interrupted);
-  stopped.train.stop_at_step = 0;
-  auto second = run_learning(stopped);
-  ASSERT_TRUE(second.ok()) << second.status().to_string();
-  EXPECT_EQ(second->train.start_step, 2);
-  auto a = metrics(dir_ / "straight"), b = metrics(dir_ / "stopped");
-  ASSERT_EQ(a.size(), 4u);
-  ASSERT_EQ(b.size(), 4u);
-  for (int64_t step = 1; step <= 4; ++step)
-    EXPECT_NEAR(a[step]["loss"].get<double>(), b[step]["loss"].get<double>(), 1e-6) << "step " << step;
-  // A run directory of another mode is refused rather than mixed.
   write_jsonl(dir_ / "unpaired.jsonl", learn_testing::unpaired_rows());
-  LearnOptions other = short_run("kto", dir_, dir_ / "stopped");
+  for (const std::string mode : {"dpo", "show"}) {
+    LearnOptions straight = short_run(mode, dir_, dir_ / (mode + "_straight"));
+    straight.train.steps = 4;
+    ASSERT_TRUE(run_learning(straight).ok());
+    LearnOptions stopped = short_run(mode, dir_, dir_ / (mode + "_stopped"));
+    stopped.train.steps = 4;
+    stopped.train.stop_at_step = 2;
+    auto first = run_learning(stopped);
+    ASSERT_TRUE(first.ok()) << first.status().to_string();
+    EXPECT_TRUE(first->train.interrupted);
+    stopped.train.stop_at_step = 0;
+    auto second = run_learning(stopped);
+    ASSERT_TRUE(second.ok()) << second.status().to_string();
+    EXPECT_EQ(second->train.start_step, 2);
+    auto a = metrics(dir_ / (mode + "_straight")), b = metrics(dir_ / (mode + "_stopped"));
+    ASSERT_EQ(a.size(), 4u);
+    ASSERT_EQ(b.size(), 4u);
+    for (int64_t step = 1; step <= 4; ++step)
+      EXPECT_NEAR(a[step]["loss"].get<double>(), b[step]["loss"].get<double>(), 1e-6) << mode << " step " << step;
+  }
+  // A run directory of another mode is refused rather than mixed.
+  LearnOptions other = short_run("kto", dir_, dir_ / "dpo_stopped");
   other.train.steps = 6;
   auto refused = run_learning(other);
   ASSERT_FALSE(refused.ok());
   EXPECT_NE(refused.status().message().find("not written by a --mode kto run"), std::string::npos);
+}
+
+TEST_F(LearnRunTest, ShowHeadLearnsWhenSuggestionsAreAccepted) {
+  write_jsonl(dir_ / "unpaired.jsonl", learn_testing::unpaired_rows());
+  LearnOptions o = short_run("show", dir_, dir_ / "run");
+  o.train.steps = 40;
+  o.train.batch_size = 4;
+  o.train.lr = 0.1;
+  o.train.schedule = "constant";
+  o.train.save_every = 0;
+  auto result = run_learning(o);
+  ASSERT_TRUE(result.ok()) << result.status().to_string();
+  auto lines = metrics(dir_ / "run");
+  EXPECT_NEAR(lines[1]["loss"].get<double>(), std::log(2.0), 1e-6);  // a zero head says 0.5 everywhere
+  EXPECT_EQ(lines[40]["accuracy"].get<double>(), 1.0);
+  // The checkpoint is --init's weights plus the head, and loads as a model.
+  const fs::path checkpoint = result->train.checkpoint;
+  auto model = Model::load(checkpoint);
+  ASSERT_TRUE(model.ok()) << model.status().to_string();
+  auto original = Model::load(tiny_models().policy);
+  ASSERT_TRUE(original.ok());
+  const std::vector<TokenId> probe = {5, 6, 7};
+  EXPECT_EQ(*model->logits(probe), *original->logits(probe));
+  auto head = load_show_head(checkpoint, model->config().hidden_size);
+  ASSERT_TRUE(head.ok()) << head.status().to_string();
+  ASSERT_TRUE(head->has_value());
+  EXPECT_FALSE(load_show_head(tiny_models().policy, model->config().hidden_size)->has_value());
+  // Accepted prompts score above rejected ones; each value agrees with PyTorch.
+  std::vector<double> accepted, rejected, mine;
+  json prompts = json::array();
+  for (const json& row : learn_testing::unpaired_rows()) {
+    const std::vector<TokenId> prompt = model->tokenizer().encode(row["prompt"].get<std::string>());
+    auto p = show_probability(*model, **head, prompt);
+    ASSERT_TRUE(p.ok()) << p.status().to_string();
+    (row["label"].get<bool>() ? accepted : rejected).push_back(*p);
+    mine.push_back(*p);
+    prompts.push_back(prompt);
+  }
+  std::ofstream(dir_ / "prompts.json") << prompts.dump();
+  const std::string command = "/usr/bin/python3 '" + std::string(FLYWHEEL_SOURCE_DIR) +
+                              "/tests/learn/learn_reference.py' --probability '" + checkpoint.string() + "' '" +
+                              (dir_ / "prompts.json").string() + "' >'" + (dir_ / "p.json").string() + "' 2>&1";
+  ASSERT_EQ(std::system(command.c_str()), 0);
+  std::stringstream text;
+  text << std::ifstream(dir_ / "p.json").rdbuf();
+  const json reference = json::parse(text.str(), nullptr, false);
+  ASSERT_FALSE(reference.is_discarded()) << text.str();
+  ASSERT_EQ(reference["probabilities"].size(), mine.size());
+  for (size_t i = 0; i < mine.size(); ++i) EXPECT_NEAR(mine[i], reference["probabilities"][i].get<double>(), 1e-5);
+  EXPECT_GT(*std::min_element(accepted.begin(), accepted.end()), *std::max_element(rejected.begin(), rejected.end()));
+  EXPECT_FALSE(show_probability(*model, **head, {}).ok());
 }
 
 TEST(LearnAdvantagesTest, GroupsAreNormalizedAndLoneRowsUseARunningBaseline) {

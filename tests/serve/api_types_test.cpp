@@ -176,8 +176,8 @@ TEST(EventAndFeedback, TabbyEventsAndOurFeedback) {
   auto view = parse_tabby_event(json::parse(R"({"type": "view", "completion_id": "cmpl-1", "choice_index": 0})"));
   ASSERT_TRUE(view.ok());
   EXPECT_EQ(view->kind, feedback::OutcomeKind::kShown);
-  auto line = parse_tabby_event(json::parse(R"({"type": "select", "completion_id": "cmpl-1", "choice_index": 0})"),
-                                "line");
+  auto line =
+      parse_tabby_event(json::parse(R"({"type": "select", "completion_id": "cmpl-1", "choice_index": 0})"), "line");
   ASSERT_TRUE(line.ok());
   EXPECT_EQ(line->kind, feedback::OutcomeKind::kPartiallyAccepted);
   auto dismiss = parse_tabby_event(json::parse(R"({"type": "dismiss", "completion_id": "c"})"));

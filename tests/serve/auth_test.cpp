@@ -51,11 +51,10 @@ TEST_F(AuthTest, KeysQuotasAdminAndTenants) {
 
   auto user = server_->client(user_);
   EXPECT_EQ(user->Get("/v1/models")->status, 200);
-  auto completion = user->Post("/v1/completions",
-                               json{{"prompt", "def f(x):\n    return "}, {"suffix", "\n"}, {"max_tokens", 6},
-                                    {"single_line", false}}
-                                   .dump(),
-                               "application/json");
+  auto completion = user->Post(
+      "/v1/completions",
+      json{{"prompt", "def f(x):\n    return "}, {"suffix", "\n"}, {"max_tokens", 6}, {"single_line", false}}.dump(),
+      "application/json");
   ASSERT_TRUE(completion);
   ASSERT_EQ(completion->status, 200) << completion->body;
   const std::string id = testing::json_of(completion)["id"];
@@ -78,9 +77,8 @@ TEST_F(AuthTest, KeysQuotasAdminAndTenants) {
   auto failed = admin->Post("/admin/swap", json{{"model", "/nonexistent"}, {"wait", true}}.dump(), "application/json");
   ASSERT_TRUE(failed);
   EXPECT_EQ(failed->status, 400) << failed->body;
-  auto swapped = admin->Post("/admin/swap",
-                             json{{"model", testing::tiny_model_dir().string()}, {"id", "tiny-v2"}}.dump(),
-                             "application/json");
+  auto swapped = admin->Post(
+      "/admin/swap", json{{"model", testing::tiny_model_dir().string()}, {"id", "tiny-v2"}}.dump(), "application/json");
   ASSERT_TRUE(swapped);
   ASSERT_EQ(swapped->status, 202) << swapped->body;
   const std::string job = testing::json_of(swapped)["job"];

@@ -36,11 +36,15 @@ TEST(LoadTest, ThirtyTwoConcurrentClients) {
       for (int i = 0; i < 2; ++i) {
         // Each client its own file (session), typing a little more each time.
         json body = {{"prompt", "def f" + std::to_string(c) + "(x):\n    return x" + std::string(i, '+')},
-                     {"suffix", "\n"}, {"max_tokens", 4}, {"session", "s" + std::to_string(c)},
+                     {"suffix", "\n"},
+                     {"max_tokens", 4},
+                     {"session", "s" + std::to_string(c)},
                      {"stream", i % 2 == 1}};
         auto r = client->Post("/v1/completions", body.dump(), "application/json");
-        if (r && r->status == 200) ++ok;
-        else ++failed;
+        if (r && r->status == 200)
+          ++ok;
+        else
+          ++failed;
       }
     });
   }
@@ -57,8 +61,13 @@ TEST(LoadTest, TenThousandMalformedRequestsLeaveItAliveAndBounded) {
   client->set_keep_alive(false);
   // Each is wrong for every route below: not JSON, not an object, too deep,
   // not UTF-8, or a field of the wrong type that each route reads.
-  const std::vector<std::string> bad = {"{\"prompt\": ", "[]", std::string(5000, '['), "\xff\xfe", "null",
-                                        "{\"a\": tru}", "\"text\"",
+  const std::vector<std::string> bad = {"{\"prompt\": ",
+                                        "[]",
+                                        std::string(5000, '['),
+                                        "\xff\xfe",
+                                        "null",
+                                        "{\"a\": tru}",
+                                        "\"text\"",
                                         R"({"prompt": 1, "input_prefix": 1, "messages": 1, "type": 1, "id": 1})"};
   const std::vector<std::string> paths = {"/v1/completions", "/v1/chat/completions", "/infill", "/v1/feedback",
                                           "/v1/events"};
@@ -83,6 +92,7 @@ TEST(LoadTest, TenThousandMalformedRequestsLeaveItAliveAndBounded) {
 TEST(LoadTest, SilentClientIsDroppedAfterTheReadTimeout) {
   ServerOptions options;
   options.read_timeout = std::chrono::seconds(1);
+  options.keep_alive_timeout = std::chrono::seconds(1);
   testing::TestServer server(options);
   const int fd = socket(AF_INET, SOCK_STREAM, 0);
   ASSERT_GE(fd, 0);
@@ -98,10 +108,12 @@ TEST(LoadTest, SilentClientIsDroppedAfterTheReadTimeout) {
   const auto start = std::chrono::steady_clock::now();
   char buffer[512];
   ssize_t n = 0;
-  while ((n = recv(fd, buffer, sizeof buffer, 0)) > 0) {
-  }
+  std::string answer;
+  while ((n = recv(fd, buffer, sizeof buffer, 0)) > 0) answer.append(buffer, static_cast<size_t>(n));
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   close(fd);
+  // A 400 after the read timeout, then the connection is closed.
+  EXPECT_TRUE(answer.starts_with("HTTP/1.1 400")) << answer;
   EXPECT_EQ(n, 0) << "the server did not close the connection";
   EXPECT_LT(seconds, 4.0);
   EXPECT_EQ(server.client()->Get("/health")->status, 200);

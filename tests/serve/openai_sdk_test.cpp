@@ -29,12 +29,13 @@ TEST(OpenAiSdk, StreamingChatAndFimCompletions) {
   testing::TestServer server;
   // The script imports "openai" from tests/reference/node_modules: run it from there.
   const fs::path script = fs::path(FLYWHEEL_SOURCE_DIR) / "tests" / "serve" / "openai_client.mjs";
-  const fs::path copy = fs::path(FLYWHEEL_SOURCE_DIR) / "tests" / "reference" / "node_modules" / (".flywheel_openai_client_" + std::to_string(getpid()) + ".mjs");
+  const fs::path copy = fs::path(FLYWHEEL_SOURCE_DIR) / "tests" / "reference" / "node_modules" /
+                        (".flywheel_openai_client_" + std::to_string(getpid()) + ".mjs");
   fs::copy_file(script, copy, fs::copy_options::overwrite_existing);
   int exit_code = -1;
-  const std::string out = run_command("FLYWHEEL_BASE_URL=http://127.0.0.1:" + std::to_string(server.port()) +
-                                          " node '" + copy.string() + "' 2>&1",
-                                      &exit_code);
+  const std::string out = run_command(
+      "FLYWHEEL_BASE_URL=http://127.0.0.1:" + std::to_string(server.port()) + " node '" + copy.string() + "' 2>&1",
+      &exit_code);
   fs::remove(copy);
   ASSERT_EQ(exit_code, 0) << out;
   auto result = nlohmann::json::parse(out, nullptr, false);
@@ -53,7 +54,8 @@ TEST(OpenAiSdk, StreamingChatAndFimCompletions) {
   const auto& usage = result["completion"]["usage"];
   EXPECT_GT(usage["prompt_tokens"].get<int>(), 5);
   EXPECT_LE(usage["completion_tokens"].get<int>(), 8);
-  EXPECT_EQ(usage["total_tokens"].get<int>(), usage["prompt_tokens"].get<int>() + usage["completion_tokens"].get<int>());
+  EXPECT_EQ(usage["total_tokens"].get<int>(),
+            usage["prompt_tokens"].get<int>() + usage["completion_tokens"].get<int>());
 
   // The SDK read our error body.
   EXPECT_EQ(result["notFound"]["status"], 404) << out;

@@ -1,9 +1,10 @@
 // The single-line rule and the tool-call convention (serve/prompts.h,
 // serve/tool_calls.h); prompt building against a model is covered through
 // the routes in server_test.cpp.
+#include "serve/prompts.h"
+
 #include <gtest/gtest.h>
 
-#include "serve/prompts.h"
 #include "serve/tool_calls.h"
 
 namespace flywheel::serve {

@@ -37,7 +37,7 @@ class RoutesTest : public ::testing::Test {
   }
 
   static const feedback::SuggestionWithOutcomes* find_event(const std::vector<feedback::SuggestionWithOutcomes>& all,
-                                                           const std::string& id) {
+                                                            const std::string& id) {
     for (const auto& e : all)
       if (e.suggestion.id == id) return &e;
     return nullptr;
@@ -82,8 +82,13 @@ TEST_F(RoutesTest, CompletionsPlainAndFim) {
   EXPECT_LE(usage["completion_tokens"].get<int>(), 4);
   EXPECT_EQ(usage["total_tokens"], usage["prompt_tokens"].get<int>() + usage["completion_tokens"].get<int>());
 
-  auto fim = post("/v1/completions", {{"prompt", kPrefix}, {"suffix", kSuffix}, {"max_tokens", 6}, {"n", 2},
-                                      {"temperature", 0.8}, {"seed", 3}, {"logprobs", 2}});
+  auto fim = post("/v1/completions", {{"prompt", kPrefix},
+                                      {"suffix", kSuffix},
+                                      {"max_tokens", 6},
+                                      {"n", 2},
+                                      {"temperature", 0.8},
+                                      {"seed", 3},
+                                      {"logprobs", 2}});
   ASSERT_TRUE(fim);
   ASSERT_EQ(fim->status, 200) << fim->body;
   body = testing::json_of(fim);
@@ -101,8 +106,8 @@ TEST_F(RoutesTest, CompletionsPlainAndFim) {
 }
 
 TEST_F(RoutesTest, CompletionsStreamMatchesWholeAnswer) {
-  json request = {{"prompt", kPrefix}, {"suffix", kSuffix}, {"max_tokens", 12}, {"temperature", 0},
-                  {"single_line", false}};
+  json request = {
+      {"prompt", kPrefix}, {"suffix", kSuffix}, {"max_tokens", 12}, {"temperature", 0}, {"single_line", false}};
   auto whole = post("/v1/completions", request);
   ASSERT_TRUE(whole);
   ASSERT_EQ(whole->status, 200);
@@ -170,8 +175,7 @@ TEST_F(RoutesTest, ChatWholeAndStreamed) {
 
   // Tools are accepted in OpenAI's shape (the tiny model will not call them).
   request["stream"] = false;
-  request["tools"] = {{{"type", "function"},
-                       {"function", {{"name", "add"}, {"parameters", {{"type", "object"}}}}}}};
+  request["tools"] = {{{"type", "function"}, {"function", {{"name", "add"}, {"parameters", {{"type", "object"}}}}}}};
   auto with_tools = post("/v1/chat/completions", request);
   ASSERT_TRUE(with_tools);
   EXPECT_EQ(with_tools->status, 200) << with_tools->body;
@@ -259,10 +263,10 @@ TEST_F(RoutesTest, TabbyCompletionAndEventsReachTheStore) {
   const std::string text = body["choices"][0]["text"];
 
   auto event = [&](const std::string& type, const std::string& query) {
-    auto e = server_->client()->Post(("/v1/events" + query).c_str(),
-                                     json{{"type", type}, {"completion_id", id}, {"choice_index", 0},
-                                          {"view_id", "view-1"}}.dump(),
-                                     "application/json");
+    auto e = server_->client()->Post(
+        ("/v1/events" + query).c_str(),
+        json{{"type", type}, {"completion_id", id}, {"choice_index", 0}, {"view_id", "view-1"}}.dump(),
+        "application/json");
     ASSERT_TRUE(e);
     EXPECT_EQ(e->status, 200) << e->body;
   };
@@ -290,18 +294,28 @@ TEST_F(RoutesTest, TabbyCompletionAndEventsReachTheStore) {
 TEST_F(RoutesTest, FeedbackAndReplayContextAreRecorded) {
   // Replay's extension object fills the event; a multi-line answer is likely
   // non-empty for a random model.
-  auto r = post("/v1/completions",
-                {{"prompt", kPrefix}, {"suffix", kSuffix}, {"max_tokens", 8}, {"single_line", false},
-                 {"flywheel", {{"source", "replay"}, {"session", "run-1"}, {"repo", "calc"}, {"path", "ops.py"},
-                               {"language", "python"}, {"cursor", 26}}}});
+  auto r = post("/v1/completions", {{"prompt", kPrefix},
+                                    {"suffix", kSuffix},
+                                    {"max_tokens", 8},
+                                    {"single_line", false},
+                                    {"flywheel",
+                                     {{"source", "replay"},
+                                      {"session", "run-1"},
+                                      {"repo", "calc"},
+                                      {"path", "ops.py"},
+                                      {"language", "python"},
+                                      {"cursor", 26}}}});
   ASSERT_TRUE(r);
   ASSERT_EQ(r->status, 200);
   json body = testing::json_of(r);
   const std::string id = body["id"];
   const std::string text = body["choices"][0]["text"];
 
-  auto fb = post("/v1/feedback", {{"id", id}, {"choice_index", 0}, {"kind", "partially_accepted"},
-                                  {"accepted_length", 3}, {"final_text", "a + b"}});
+  auto fb = post("/v1/feedback", {{"id", id},
+                                  {"choice_index", 0},
+                                  {"kind", "partially_accepted"},
+                                  {"accepted_length", 3},
+                                  {"final_text", "a + b"}});
   ASSERT_TRUE(fb);
   ASSERT_EQ(fb->status, 200) << fb->body;
   EXPECT_EQ(testing::json_of(fb), json({{"ok", true}}));
@@ -381,8 +395,8 @@ TEST_F(RoutesTest, BadRequestsGetOpenAiErrors) {
   expect_error(post("/v1/completions", {{"prompt", long_prefix}, {"suffix", "\n"}}), 400, "context_length_exceeded",
                "prompt");
   expect_error(post("/v1/completions", {{"prompt", long_prefix}}), 400, "context_length_exceeded", "prompt");
-  auto truncated = post("/infill", {{"input_prefix", long_prefix}, {"input_suffix", "\n"}, {"n_predict", 2},
-                                    {"truncate", true}});
+  auto truncated =
+      post("/infill", {{"input_prefix", long_prefix}, {"input_suffix", "\n"}, {"n_predict", 2}, {"truncate", true}});
   ASSERT_TRUE(truncated);
   ASSERT_EQ(truncated->status, 200) << truncated->body;
   json body = testing::json_of(truncated);

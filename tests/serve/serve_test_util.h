@@ -8,10 +8,9 @@
 
 #include <filesystem>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "serve/server.h"
 #include "tests/common/tiny_model.h"
@@ -25,7 +24,8 @@ inline const fs::path& tiny_model_dir() {
   static const fs::path dir = [] {
     fs::path d = fs::temp_directory_path() / ("flywheel_serve_test_model_" + std::to_string(getpid()));
     flywheel::testing::make_tiny_model(d);
-    std::atexit([] { fs::remove_all(fs::temp_directory_path() / ("flywheel_serve_test_model_" + std::to_string(getpid()))); });
+    std::atexit(
+        [] { fs::remove_all(fs::temp_directory_path() / ("flywheel_serve_test_model_" + std::to_string(getpid()))); });
     return d;
   }();
   return dir;
@@ -35,7 +35,8 @@ class TestServer {
  public:
   explicit TestServer(ServerOptions options = {}) {
     static int counter = 0;
-    dir_ = fs::temp_directory_path() / ("flywheel_serve_test_" + std::to_string(getpid()) + "_" + std::to_string(counter++));
+    dir_ = fs::temp_directory_path() /
+           ("flywheel_serve_test_" + std::to_string(getpid()) + "_" + std::to_string(counter++));
     fs::create_directories(dir_);
     options.host = "127.0.0.1";
     options.port = 0;

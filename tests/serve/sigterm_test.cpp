@@ -45,8 +45,10 @@ int wait_for_port(int fd, std::string* log) {
   char buffer[1024];
   while (std::chrono::steady_clock::now() < deadline) {
     const ssize_t n = read(fd, buffer, sizeof buffer);
-    if (n > 0) log->append(buffer, static_cast<size_t>(n));
-    else if (n == 0) return -1;  // exited
+    if (n > 0)
+      log->append(buffer, static_cast<size_t>(n));
+    else if (n == 0)
+      return -1;  // exited
     std::smatch m;
     if (std::regex_search(*log, m, listening)) return std::stoi(m[1]);
     std::this_thread::sleep_for(std::chrono::milliseconds(20));

@@ -1,0 +1,377 @@
+#include "cycle/cycle.h"
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <filesystem>
+
+#include "core/atomic_file.h"
+#include "core/hash.h"
+#include "cycle/history_split.h"
+#include "data/data.h"
+#include "eval/replay.h"
+#include "feedback/datasets.h"
+#include "feedback/event_writer.h"
+#include "feedback/store.h"
+#include "learn/learn.h"
+#include "model/model.h"
+#include "model/prompt_format.h"
+#include "registry/registry.h"
+#include "train/train.h"
+
+namespace flywheel::cycle {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+json rate_json(const eval::RateEstimate& r) { return {{"value", r.value}, {"low", r.low}, {"high", r.high}}; }
+
+// What the cycle table shows of a judge report.
+json report_summary(const eval::ReplayReport& r) {
+  return {{"acceptance", rate_json(r.rates.acceptance)},
+          {"chars_saved_per_keystroke", rate_json(r.rates.chars_saved)},
+          {"shown", r.totals.shown},
+          {"requests", r.totals.requests},
+          {"accepted", r.totals.accepted},
+          {"latency_p50_ms", r.latency_p50_ms},
+          {"wall_seconds", r.wall_seconds}};
+}
+
+struct Context {
+  const CycleOptions& o;
+  std::string db;
+  std::unique_ptr<registry::Registry> reg;
+  std::unique_ptr<feedback::Store> store;
+  HistorySplit split;
+};
+
+// The model `auto` serves; registers and promotes the base model the first time.
+Result<registry::ModelRecord> serving_model(Context& c) {
+  FW_ASSIGN_OR_RETURN(auto entries, c.reg->deployment("auto"));
+  if (!entries.empty()) return c.reg->get(entries.front().model_id);
+  if (c.o.base_model.empty())
+    return Status::invalid_argument("the registry serves nothing yet: give the starting model (--model DIR)");
+  FW_ASSIGN_OR_RETURN(registry::ModelRecord base, c.reg->add(c.o.base_model.string()));
+  FW_RETURN_IF_ERROR(c.reg->promote(base.id, "auto", "the starting model"));
+  return c.reg->get(base.id);
+}
+
+eval::ReplayOptions replay_options(const Context& c, const std::string& range, int64_t suggestions,
+                                   const std::string& run_id) {
+  eval::ReplayOptions r;
+  r.repo = c.o.repo;
+  r.range = range;
+  r.seed = c.o.seed;
+  r.threads = c.o.replay_threads;
+  r.max_suggestions = suggestions;
+  r.run_id = run_id;
+  r.show_progress = c.o.show_progress;
+  return r;
+}
+
+Result<eval::BackendFactory> model_backend(const Context& c, const std::string& model_dir) {
+  eval::ModelBackendOptions m;
+  m.model_dir = model_dir;
+  m.model_per_worker = c.o.replay_threads > 1;
+  m.threads_per_model = 1;
+  return eval::model_backend_factory(m);
+}
+
+// Judge reports are cached per model: the serving model is judged once on
+// the held-out history, not every cycle.
+Result<eval::ReplayReport> judge(Context& c, const registry::ModelRecord& model) {
+  const fs::path cached = c.o.work_dir / "judge" / (model.id + ".json");
+  if (fs::exists(cached)) {
+    auto report = eval::read_report(cached);
+    if (report.ok() && report->range == c.split.holdout_range) return report;
+  }
+  spdlog::info("cycle: judging {} on held-out history {}", model.id, c.split.holdout_range);
+  FW_ASSIGN_OR_RETURN(auto backend, model_backend(c, model.path));
+  auto options = replay_options(c, c.split.holdout_range, c.o.judge_suggestions, "judge-" + model.id);
+  options.backend_name = "model:" + model.path;
+  FW_ASSIGN_OR_RETURN(eval::ReplayReport report, eval::run_replay(options, backend));
+  fs::create_directories(cached.parent_path());
+  FW_RETURN_IF_ERROR(eval::write_report(cached, report));
+  return report;
+}
+
+// Step 1: the serving model's suggestions over the slice, recorded as events.
+Status collect(Context& c, const registry::ModelRecord& serving, const std::string& range, const fs::path& dir) {
+  const fs::path done = dir / "collect.json";
+  if (fs::exists(done)) return Status::OK();
+  spdlog::info("cycle: collecting {} with {} over {}", dir.filename().string(), serving.id, range);
+  auto writer = std::make_shared<feedback::EventWriter>(*c.store);
+  FW_ASSIGN_OR_RETURN(auto inner, model_backend(c, serving.path));
+  auto backend = eval::recording_backend_factory(inner, writer, serving.id);
+  auto options = replay_options(c, range, c.o.collect_suggestions, "collect-" + dir.filename().string());
+  options.backend_name = "model:" + serving.path;
+  FW_ASSIGN_OR_RETURN(eval::ReplayReport report, eval::run_replay(options, backend));
+  FW_RETURN_IF_ERROR(writer->flush());
+  return eval::write_report(done, report);
+}
+
+// Step 2: rows from this cycle's events (its collect run's session).
+Result<json> build_rows(Context& c, const registry::ModelRecord& serving, const fs::path& dir, int64_t since_ms) {
+  const fs::path out = dir / "datasets";
+  if (fs::exists(out / "summary.json")) {
+    FW_ASSIGN_OR_RETURN(std::string text, read_file(out / "summary.json"));
+    return json::parse(text).value("rows", json::object());
+  }
+  FW_ASSIGN_OR_RETURN(Tokenizer tokenizer, Tokenizer::from_file(fs::path(serving.path) / "tokenizer.json"));
+  FW_ASSIGN_OR_RETURN(PromptFormat format, detect_prompt_format(tokenizer));
+  feedback::DatasetOptions d;
+  d.since_ms = since_ms;
+  d.source = "replay";
+  d.out = out;
+  d.render = [tokenizer, format](const feedback::FimContext& f) -> Result<std::string> {
+    FW_ASSIGN_OR_RETURN(Prompt prompt, build_fim_prompt(format, tokenizer, {f.prefix, f.suffix, f.path, f.repo, {}},
+                                                        preferred_fim_order(format)));
+    return prompt.text;
+  };
+  FW_ASSIGN_OR_RETURN(feedback::DatasetStats stats, feedback::build_datasets(*c.store, d));
+  json rows = stats.rows;
+  return rows;
+}
+
+TrainOptions stage_options(const CycleOptions& o, const std::string& mode, const fs::path& init, const fs::path& out,
+                           int64_t steps) {
+  TrainOptions t;
+  t.mode = mode;
+  t.init = init;
+  t.out = out;
+  t.steps = steps;
+  t.batch_size = o.batch_size;
+  t.seq_len = o.seq_len;
+  t.lr = o.lr;
+  t.min_lr = o.lr / 10;
+  t.warmup = std::max<int64_t>(1, steps / 10);
+  t.log_every = 5;
+  t.eval_every = 0;
+  t.eval_batches = 4;
+  t.save_every = 0;
+  t.keep = 1;
+  t.seed = o.seed;
+  t.threads = o.threads;
+  return t;
+}
+
+// The newest checkpoint of a finished stage, or of a stage that was done before.
+Result<fs::path> run_stage(const CycleOptions& o, const std::string& mode, const fs::path& init, const fs::path& out,
+                           int64_t steps, const fs::path& data) {
+  TrainOptions t = stage_options(o, mode, init, out, steps);
+  if (mode == "continue") {
+    t.data = data;
+  } else if (mode == "sft") {
+    t.sft_data = data;
+  }
+  if (is_learn_mode(mode)) {
+    LearnOptions l;
+    l.train = t;
+    l.train.data = data;
+    FW_ASSIGN_OR_RETURN(LearnSummary s, run_learning(l));
+    return s.train.checkpoint;
+  }
+  FW_ASSIGN_OR_RETURN(TrainSummary s, run_training(t));
+  return s.checkpoint;
+}
+
+// Lines of a JSONL file (0 when missing).
+int64_t count_rows(const fs::path& file) {
+  auto text = read_file(file);
+  return text.ok() ? static_cast<int64_t>(std::count(text->begin(), text->end(), '\n')) : 0;
+}
+
+// Step 3: continued pretraining on the slice's code, then the recipe's objectives.
+Result<fs::path> learn_candidate(Context& c, const registry::ModelRecord& serving, const fs::path& dir,
+                                 const std::string& slice_end) {
+  const fs::path model_dir = dir / "model";
+  if (fs::exists(model_dir / "model.safetensors")) return model_dir;
+  fs::path current = serving.path;
+  json recipe = {{"parent", serving.id}, {"stages", json::array()}};
+  if (c.o.cpt_steps > 0) {
+    FW_ASSIGN_OR_RETURN(Tokenizer tokenizer, Tokenizer::from_file(fs::path(serving.path) / "tokenizer.json"));
+    IngestOptions ingest;
+    ingest.sources = {c.o.repo.string()};
+    ingest.revision = slice_end;
+    ingest.out = dir / "code";
+    ingest.tokenizer_path = fs::path(serving.path) / "tokenizer.json";
+    ingest.valid_fraction = 0.1;
+    ingest.threads = c.o.threads;
+    ingest.show_progress = c.o.show_progress;
+    FW_ASSIGN_OR_RETURN(IngestStats stats, ingest_corpus(ingest, tokenizer));
+    spdlog::info("cycle: continued pretraining on {} files ({} tokens) as of {}", stats.train_documents,
+                 stats.train_tokens, slice_end.substr(0, 12));
+    FW_ASSIGN_OR_RETURN(current, run_stage(c.o, "continue", current, dir / "cpt", c.o.cpt_steps, ingest.out));
+    recipe["stages"].push_back({{"mode", "continue"}, {"steps", c.o.cpt_steps}, {"code_at", slice_end}});
+  }
+  const std::map<std::string, std::string> files = {
+      {"sft", "sft.jsonl"}, {"dpo", "preferences.jsonl"}, {"kto", "unpaired.jsonl"}, {"pg", "rewards.jsonl"}};
+  for (const std::string& objective : c.o.objectives) {
+    auto file = files.find(objective);
+    if (file == files.end())
+      return Status::invalid_argument("unknown objective '" + objective + "' (sft, dpo, kto, pg)");
+    const fs::path data = dir / "datasets" / "train" / file->second;
+    const int64_t rows = count_rows(data);
+    if (rows == 0) {
+      spdlog::warn("cycle: no rows for {} in {}; stage skipped", objective, data.string());
+      recipe["stages"].push_back({{"mode", objective}, {"skipped", "no rows"}});
+      continue;
+    }
+    const fs::path learn_data = objective == "sft" ? data : data.parent_path();
+    auto next = run_stage(c.o, objective, current, dir / objective, c.o.objective_steps, learn_data);
+    if (!next.ok() && objective == "kto" && next.status().code() == StatusCode::kInvalidArgument) {
+      // KTO needs both labels; a cycle whose suggestions were all accepted (or all rejected) skips it.
+      spdlog::warn("cycle: kto skipped: {}", next.status().to_string());
+      recipe["stages"].push_back({{"mode", objective}, {"skipped", next.status().message()}});
+      continue;
+    }
+    FW_ASSIGN_OR_RETURN(current, std::move(next));
+    recipe["stages"].push_back({{"mode", objective}, {"steps", c.o.objective_steps}, {"rows", rows}});
+  }
+  // The servable candidate: weights without trainer state, with its lineage.
+  FW_ASSIGN_OR_RETURN(Model model, Model::load(current));
+  json lineage = {{"parent", serving.id},
+                  {"created_by", "flywheel cycle"},
+                  {"recipe", recipe},
+                  {"datasets", (dir / "datasets").string()}};
+  FW_RETURN_IF_ERROR(model.save(model_dir, lineage.dump(2) + "\n"));
+  return model_dir;
+}
+
+// Steps 4 and 5: judge, then promote or refuse.
+Status decide(Context& c, CycleResult& result, const registry::ModelRecord& serving,
+              const registry::ModelRecord& candidate) {
+  FW_ASSIGN_OR_RETURN(eval::ReplayReport base, judge(c, serving));
+  FW_ASSIGN_OR_RETURN(eval::ReplayReport cand, judge(c, candidate));
+  result.baseline = report_summary(base);
+  result.candidate_report = report_summary(cand);
+  FW_ASSIGN_OR_RETURN(eval::ReportComparison cmp,
+                      eval::compare_reports(cand, base, eval::ReplayMetric::kAcceptance, 1000, c.o.seed));
+  result.comparison = eval::comparison_to_json(cmp);
+  const double gain = cmp.relative_gain ? cmp.relative_gain->value : (cmp.difference.value > 0 ? 1.0 : 0.0);
+  char buf[256];
+  std::snprintf(buf, sizeof buf, "acceptance %.4f vs %.4f (difference %+.4f, 95%% interval %+.4f..%+.4f)",
+                cmp.candidate, cmp.baseline, cmp.difference.value, cmp.difference.low, cmp.difference.high);
+  if (cmp.difference.value <= 0 || gain < c.o.margin) {
+    result.reason = std::string("no gain: ") + buf;
+  } else if (c.o.require_significance && cmp.difference.low <= 0) {
+    result.reason = std::string("not significant: ") + buf;
+  } else {
+    result.promoted = true;
+    result.reason = std::string("wins: ") + buf;
+  }
+  json scores = {{"judge_range", c.split.holdout_range},
+                 {"acceptance", result.candidate_report["acceptance"]},
+                 {"baseline", serving.id},
+                 {"comparison", result.comparison}};
+  FW_RETURN_IF_ERROR(c.reg->set_scores(candidate.id, scores.dump()));
+  if (result.promoted) return c.reg->promote(candidate.id, "auto", result.reason);
+  return c.reg->refuse(candidate.id, result.reason);
+}
+
+// Deterministic, so a re-run after a kill finds the same record.
+std::string candidate_id(int cycle, const fs::path& model_dir) {
+  char hex[9];
+  std::snprintf(hex, sizeof hex, "%08x",
+                static_cast<unsigned>(xxh3_64(fs::absolute(model_dir).lexically_normal().string())));
+  return "cycle" + std::to_string(cycle) + "-" + hex;
+}
+
+}  // namespace
+
+json CycleResult::to_json() const {
+  return {{"cycle", index},
+          {"collect_range", collect_range},
+          {"judge_range", judge_range},
+          {"serving_before", serving_before},
+          {"candidate", candidate},
+          {"serving_after", serving_after},
+          {"baseline", baseline},
+          {"candidate_report", candidate_report},
+          {"comparison", comparison},
+          {"datasets", datasets},
+          {"promoted", promoted},
+          {"reason", reason},
+          {"seconds", seconds}};
+}
+
+Result<std::vector<CycleResult>> run_cycles(const CycleOptions& o, const std::function<void(const CycleResult&)>& on_cycle) {
+  if (o.repo.empty()) return Status::invalid_argument("no repository given (--repo PATH)");
+  Context c{o, o.db.empty() ? (o.work_dir / "flywheel.db").string() : o.db, nullptr, nullptr, {}};
+  std::error_code ec;
+  fs::create_directories(o.work_dir, ec);
+  if (ec) return Status::io_error("cannot create " + o.work_dir.string() + ": " + ec.message());
+  FW_ASSIGN_OR_RETURN(c.split, split_history(o.repo, o.cycles, o.holdout_fraction));
+  FW_ASSIGN_OR_RETURN(c.reg, registry::Registry::open(c.db));
+  FW_ASSIGN_OR_RETURN(c.store, feedback::open_store(c.db));
+
+  std::vector<CycleResult> results;
+  for (int i = 1; i <= o.cycles; ++i) {
+    const auto started = std::chrono::steady_clock::now();
+    const fs::path dir = o.work_dir / ("cycle-" + std::to_string(i));
+    const fs::path result_file = dir / "result.json";
+    if (fs::exists(result_file)) {  // decided in an earlier run
+      FW_ASSIGN_OR_RETURN(std::string text, read_file(result_file));
+      json j = json::parse(text);
+      CycleResult r;
+      r.index = i;
+      r.collect_range = j.value("collect_range", "");
+      r.judge_range = j.value("judge_range", "");
+      r.serving_before = j.value("serving_before", "");
+      r.candidate = j.value("candidate", "");
+      r.serving_after = j.value("serving_after", "");
+      r.baseline = j.value("baseline", json());
+      r.candidate_report = j.value("candidate_report", json());
+      r.comparison = j.value("comparison", json());
+      r.datasets = j.value("datasets", json());
+      r.promoted = j.value("promoted", false);
+      r.reason = j.value("reason", "");
+      r.seconds = j.value("seconds", 0.0);
+      r.reused = true;
+      if (on_cycle) on_cycle(r);
+      results.push_back(std::move(r));
+      continue;
+    }
+    fs::create_directories(dir, ec);
+    CycleResult result;
+    result.index = i;
+    result.collect_range = c.split.slice_ranges[static_cast<size_t>(i - 1)];
+    result.judge_range = c.split.holdout_range;
+    FW_ASSIGN_OR_RETURN(registry::ModelRecord serving, serving_model(c));
+    result.serving_before = serving.id;
+
+    // Events of this cycle's collect run start at the time recorded here.
+    int64_t since_ms = feedback::unix_millis_now();
+    if (auto saved = read_file(dir / "collect_since.txt"); saved.ok()) {
+      since_ms = std::stoll(*saved);
+    } else {
+      FW_RETURN_IF_ERROR(write_file_atomically(dir / "collect_since.txt", std::to_string(since_ms)));
+    }
+    FW_RETURN_IF_ERROR(collect(c, serving, result.collect_range, dir).with_context("cycle " + std::to_string(i) +
+                                                                                    ": collect"));
+    FW_ASSIGN_OR_RETURN(result.datasets, build_rows(c, serving, dir, since_ms));
+    auto model_dir = learn_candidate(c, serving, dir, c.split.slice_ends[static_cast<size_t>(i - 1)]);
+    if (!model_dir.ok()) return model_dir.status().with_context("cycle " + std::to_string(i) + ": learn");
+    FW_ASSIGN_OR_RETURN(registry::ModelRecord candidate,
+                        c.reg->add(model_dir->string(), serving.id, candidate_id(i, *model_dir)));
+    result.candidate = candidate.id;
+    FW_RETURN_IF_ERROR(decide(c, result, serving, candidate).with_context("cycle " + std::to_string(i) + ": judge"));
+    FW_ASSIGN_OR_RETURN(registry::ModelRecord after, serving_model(c));
+    result.serving_after = after.id;
+    result.seconds = seconds_since(started);
+    FW_RETURN_IF_ERROR(write_file_atomically(result_file, result.to_json().dump(2) + "\n"));
+    spdlog::info("cycle {}: {} ({})", i, result.promoted ? "promoted " + candidate.id : "refused " + candidate.id,
+                 result.reason);
+    if (on_cycle) on_cycle(result);
+    results.push_back(std::move(result));
+  }
+  return results;
+}
+
+}  // namespace flywheel::cycle

@@ -1,0 +1,83 @@
+// The cycle module's public API: turns of the flywheel on a git repository
+// (DESIGN.md "The cycle"). Each cycle:
+//   1. collect  replay the serving model over the next slice of history,
+//               recording suggestions and outcomes (source = replay);
+//   2. datasets build SFT / preference / unpaired / reward rows from them;
+//   3. learn    a candidate from the serving model: continued pretraining on
+//               the code as of the slice's last commit (FIM), then the recipe's
+//               objectives on the rows (sft by default; dpo, kto, pg);
+//   4. judge    candidate and serving model on held-out history (commits
+//               newer than anything trained on), paired bootstrap interval;
+//   5. decide   promote when the candidate wins by the margin, else refuse
+//               and record why (registry; a serve with the same --db follows).
+// History is split by time: the newest `holdout_fraction` of first-parent
+// commits is the judge set; the older commits are cut into `cycles` slices.
+//
+// Every step writes its output under work_dir/cycle-N/ and is skipped when a
+// re-run finds it done; the registry changes in single transactions, so a
+// cycle killed at any point leaves it consistent (never half promoted).
+//
+// Thread-safety: one run per process (it trains models).
+// Errors: Status values naming the step that failed.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+
+namespace flywheel::cycle {
+
+struct CycleOptions {
+  std::filesystem::path repo;
+  std::filesystem::path work_dir = "flywheel-cycles";
+  std::string db;                      // "" = work_dir/flywheel.db
+  std::filesystem::path base_model;    // registered and promoted when `auto` serves nothing yet
+  int cycles = 3;
+  double holdout_fraction = 0.2;       // newest commits kept for judging
+  int64_t collect_suggestions = 400;   // per cycle (whole hunks)
+  int64_t judge_suggestions = 400;
+  int replay_threads = 2;
+  uint64_t seed = 0;
+  int threads = 0;                     // training threads (0: all cores)
+
+  // The recipe: stages after continued pretraining, in order, from
+  // "sft", "dpo", "kto", "pg". Empty: continued pretraining alone.
+  std::vector<std::string> objectives = {"sft"};
+  int64_t cpt_steps = 40;              // 0: no continued pretraining
+  int64_t objective_steps = 30;        // per objective stage
+  int64_t batch_size = 4, seq_len = 256;
+  double lr = 3e-4;
+
+  // Promotion: the candidate's acceptance rate must beat the serving model's
+  // by `margin` (relative), and with require_significance the paired
+  // bootstrap interval of the difference must lie above zero.
+  double margin = 0.0;
+  bool require_significance = true;
+  bool show_progress = true;
+};
+
+struct CycleResult {
+  int index = 0;                       // 1-based
+  std::string collect_range, judge_range;
+  std::string serving_before, candidate, serving_after;
+  nlohmann::json baseline;             // judge report summary of the serving model
+  nlohmann::json candidate_report;     // judge report summary of the candidate
+  nlohmann::json comparison;           // eval::comparison_to_json
+  nlohmann::json datasets;             // rows per file
+  bool promoted = false;
+  std::string reason;
+  double seconds = 0;
+  bool reused = false;                 // read back from an earlier run
+  nlohmann::json to_json() const;
+};
+
+// Runs the cycles; `on_cycle` sees each result as it is decided.
+Result<std::vector<CycleResult>> run_cycles(const CycleOptions& options,
+                                            const std::function<void(const CycleResult&)>& on_cycle = {});
+
+}  // namespace flywheel::cycle

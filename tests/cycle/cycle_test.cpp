@@ -1,0 +1,169 @@
+// The cycle end to end on a small repository and a tiny model: results for
+// every cycle, a registry that always serves exactly one model, re-runs that
+// reuse what is done, and a kill -9 at any moment never leaving a
+// half-promoted model.
+#include "cycle/cycle.h"
+
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <random>
+
+#include "cycle/history_split.h"
+#include "registry/registry.h"
+#include "tests/common/tiny_model.h"
+
+namespace flywheel::cycle {
+namespace {
+
+namespace fs = std::filesystem;
+
+// A repository whose commits each add a C++ file and extend an earlier one.
+void make_repo(const fs::path& repo, int commits) {
+  fs::create_directories(repo);
+  auto git = [&](const std::string& args) {
+    const std::string command = "cd '" + repo.string() + "' && git -c user.name=t -c user.email=t@t " + args +
+                                " >/dev/null 2>&1";
+    ASSERT_EQ(std::system(command.c_str()), 0) << command;
+  };
+  git("init -q -b main");
+  for (int c = 0; c < commits; ++c) {
+    std::ofstream(repo / ("unit" + std::to_string(c) + ".cpp"))
+        << "#include <vector>\n\nint sum" << c << "(const std::vector<int>& values) {\n  int total = 0;\n"
+        << "  for (int v : values) total += v * " << c + 1 << ";\n  return total;\n}\n";
+    if (c > 0)
+      std::ofstream(repo / ("unit" + std::to_string(c - 1) + ".cpp"), std::ios::app)
+          << "\nint twice" << c << "(int x) { return x * 2 + " << c << "; }\n";
+    git("add -A");
+    git("commit -q -m 'commit " + std::to_string(c) + "'");
+  }
+}
+
+class CycleTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    root_ = fs::temp_directory_path() / ("flywheel_cycle_test_" + std::to_string(getpid()));
+    fs::remove_all(root_);
+    make_repo(root_ / "repo", 12);
+    testing::make_tiny_model(root_ / "base");
+  }
+  static void TearDownTestSuite() { fs::remove_all(root_); }
+
+  static CycleOptions options(const std::string& work) {
+    CycleOptions o;
+    o.repo = root_ / "repo";
+    o.base_model = root_ / "base";
+    o.work_dir = root_ / work;
+    o.cycles = 2;
+    o.holdout_fraction = 0.25;
+    o.collect_suggestions = 30;
+    o.judge_suggestions = 30;
+    o.replay_threads = 1;
+    o.threads = 1;
+    o.cpt_steps = 2;
+    o.objective_steps = 2;
+    o.batch_size = 2;
+    o.seq_len = 64;
+    o.show_progress = false;
+    o.require_significance = false;
+    return o;
+  }
+
+  // Exactly one model serves `auto`; every candidate is serving, retired or refused.
+  static void expect_consistent(const std::string& db) {
+    auto reg = registry::Registry::open(db);
+    ASSERT_TRUE(reg.ok()) << reg.status().to_string();
+    auto dep = (*reg)->deployment("auto");
+    ASSERT_TRUE(dep.ok());
+    ASSERT_EQ(dep->size(), 1u);
+    int serving = 0;
+    for (const auto& m : *(*reg)->list()) serving += m.state == registry::ModelState::kServing ? 1 : 0;
+    EXPECT_EQ(serving, 1);
+    EXPECT_EQ((*reg)->get((*dep)[0].model_id)->state, registry::ModelState::kServing);
+  }
+
+  static fs::path root_;
+};
+fs::path CycleTest::root_;
+
+TEST_F(CycleTest, SplitsHistoryByTime) {
+  auto split = split_history(root_ / "repo", 2, 0.25);
+  ASSERT_TRUE(split.ok()) << split.status().to_string();
+  EXPECT_EQ(split->commits.size(), 12u);
+  ASSERT_EQ(split->slice_ranges.size(), 2u);
+  EXPECT_EQ(split->slice_ranges[0], split->commits[0] + ".." + split->commits[4]);
+  EXPECT_EQ(split->slice_ranges[1], split->commits[4] + ".." + split->commits[8]);
+  EXPECT_EQ(split->holdout_range, split->commits[8] + ".." + split->commits[11]);
+  EXPECT_EQ(split_history(root_ / "repo", 20, 0.25).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_FALSE(split_history(root_ / "not-a-repo", 2, 0.25).ok());
+}
+
+TEST_F(CycleTest, RunsCyclesAndReusesThemOnARerun) {
+  CycleOptions o = options("run");
+  std::vector<int> seen;
+  auto results = run_cycles(o, [&](const CycleResult& r) { seen.push_back(r.index); });
+  ASSERT_TRUE(results.ok()) << results.status().to_string();
+  ASSERT_EQ(results->size(), 2u);
+  EXPECT_EQ(seen, (std::vector<int>{1, 2}));
+  for (const auto& r : *results) {
+    EXPECT_FALSE(r.reused);
+    EXPECT_FALSE(r.candidate.empty());
+    EXPECT_FALSE(r.reason.empty());
+    EXPECT_GT(r.baseline.value("requests", 0), 0);
+    EXPECT_TRUE(r.comparison.contains("paired_hunks")) << r.comparison.dump();
+    EXPECT_EQ(r.serving_after, r.promoted ? r.candidate : r.serving_before);
+    EXPECT_TRUE(fs::exists(o.work_dir / ("cycle-" + std::to_string(r.index)) / "model" / "model.safetensors"));
+    EXPECT_TRUE(fs::exists(o.work_dir / ("cycle-" + std::to_string(r.index)) / "datasets" / "summary.json"));
+  }
+  EXPECT_EQ((*results)[1].serving_before, (*results)[0].serving_after);
+  expect_consistent((o.work_dir / "flywheel.db").string());
+  auto candidate = registry::Registry::open((o.work_dir / "flywheel.db").string()).value()->get((*results)[0].candidate);
+  ASSERT_TRUE(candidate.ok());
+  EXPECT_NE(candidate->lineage_json.find("flywheel cycle"), std::string::npos);
+  EXPECT_NE(candidate->scores_json.find("comparison"), std::string::npos);
+
+  auto again = run_cycles(o);
+  ASSERT_TRUE(again.ok());
+  for (size_t i = 0; i < again->size(); ++i) {
+    EXPECT_TRUE((*again)[i].reused);
+    EXPECT_EQ((*again)[i].candidate, (*results)[i].candidate);
+  }
+}
+
+TEST_F(CycleTest, KilledAtAnyMomentTheRegistryStaysConsistentAndARerunFinishes) {
+  const std::string flywheel = std::string(FLYWHEEL_BINARY_DIR) + "/flywheel";
+  const fs::path work = root_ / "killed";
+  const std::string command = flywheel + " cycle --repo " + (root_ / "repo").string() + " --model " +
+                              (root_ / "base").string() + " --work-dir " + work.string() +
+                              " --cycles 2 --holdout 0.25 --collect-suggestions 30 --judge-suggestions 30"
+                              " --replay-threads 1 --threads 1 --cpt-steps 2 --steps 2 --batch-size 2 --seq-len 64"
+                              " --no-significance --json";
+  std::mt19937 rng(7);
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    pid_t child = fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+      // exec: the shell becomes flywheel, so the kill below reaches it.
+      execl("/bin/sh", "sh", "-c", ("exec " + command + " >/dev/null 2>&1").c_str(), nullptr);
+      _exit(127);
+    }
+    usleep(static_cast<useconds_t>(500000 + rng() % 2500000));
+    kill(child, SIGKILL);
+    waitpid(child, nullptr, 0);
+    if (fs::exists(work / "flywheel.db")) {
+      auto reg = registry::Registry::open((work / "flywheel.db").string());
+      ASSERT_TRUE(reg.ok());
+      if (!(*reg)->deployment("auto")->empty()) expect_consistent((work / "flywheel.db").string());
+    }
+  }
+  ASSERT_EQ(std::system((command + " >/dev/null 2>&1").c_str()), 0);
+  expect_consistent((work / "flywheel.db").string());
+  EXPECT_TRUE(fs::exists(work / "cycle-2" / "result.json"));
+}
+
+}  // namespace
+}  // namespace flywheel::cycle
