@@ -64,10 +64,9 @@ struct Keystrokes {
   size_t start = 0;  // first cursor position
 };
 
-json infill_body(const Keystrokes& file, const std::string& header, size_t cursor, int n_predict,
-                 const std::string& session) {
-  return {{"input_prefix", header + file.text.substr(0, cursor)},
-          {"input_suffix", file.text.substr(cursor)},
+json infill_body(const std::string& prefix, const std::string& suffix, int n_predict, const std::string& session) {
+  return {{"input_prefix", prefix},
+          {"input_suffix", suffix},
           {"prompt", ""},
           {"n_predict", n_predict},
           {"temperature", 0},
@@ -129,8 +128,11 @@ Throughput run_clients(int port, const Keystrokes& file, int clients, int per_cl
       client.set_read_timeout(300);
       const std::string header = "# " + tag + " client " + std::to_string(c) + "\n";
       for (int i = 0; i < per_client; ++i) {
-        Timed t =
-            post_infill(client, infill_body(file, header, file.start + 3 * i, n_predict, tag + std::to_string(c)));
+        // Each client types in its own file (a distinct first line on both sides).
+        const std::string typed = file.text.substr(file.start, 3 * static_cast<size_t>(i));
+        Timed t = post_infill(client, infill_body(header + file.text.substr(0, file.start) + typed,
+                                                  header + file.text.substr(file.start), n_predict,
+                                                  tag + std::to_string(c)));
         std::lock_guard lock(mutex);
         if (t.ok)
           latencies.push_back(t.ms);
@@ -187,15 +189,22 @@ int main(int argc, char** argv) {
     std::vector<double> cold;
     int64_t evaluated = 0;
     for (int i = 0; i < o.cold; ++i) {
+      // A distinct first line on both sides: nothing in the cache shares a prefix with it (PSM or SPM).
       const std::string header = "# cold " + std::to_string(i) + " " + std::to_string(getpid()) + "\n";
-      Timed t = post_infill(client, infill_body(file, header, file.start + 3 * i, o.n_predict, ""));
+      const size_t cursor = file.start + 3 * i;
+      Timed t = post_infill(client, infill_body(header + file.text.substr(0, cursor), header + file.text.substr(cursor),
+                                                o.n_predict, ""));
       if (t.ok) cold.push_back(t.ms), evaluated += t.evaluated;
     }
     // Warm: one session typing on.
     std::vector<double> warm;
     int64_t cached = 0, warm_evaluated = 0;
     for (int i = 0; i <= o.warm; ++i) {
-      Timed t = post_infill(client, infill_body(file, "", file.start + 3 * i, o.n_predict, "warm"));
+      // The developer types (a copy of the code after the cursor) 3 characters at a time: the prefix grows,
+      // the suffix stays.
+      const std::string typed = file.text.substr(file.start, 3 * static_cast<size_t>(i));
+      Timed t = post_infill(client, infill_body(file.text.substr(0, file.start) + typed, file.text.substr(file.start),
+                                                o.n_predict, "warm"));
       if (t.ok && i > 0) warm.push_back(t.ms), cached += t.cached, warm_evaluated += t.evaluated;
     }
     std::printf(
