@@ -65,14 +65,8 @@ struct Keystrokes {
 };
 
 json infill_body(const std::string& prefix, const std::string& suffix, int n_predict, const std::string& session) {
-  return {{"input_prefix", prefix},
-          {"input_suffix", suffix},
-          {"prompt", ""},
-          {"n_predict", n_predict},
-          {"temperature", 0},
-          {"single_line", false},
-          {"cache_prompt", true},
-          {"session", session}};
+  return {{"input_prefix", prefix}, {"input_suffix", suffix}, {"prompt", ""},         {"n_predict", n_predict},
+          {"temperature", 0},       {"single_line", false},   {"cache_prompt", true}, {"session", session}};
 }
 
 struct Timed {
@@ -130,9 +124,9 @@ Throughput run_clients(int port, const Keystrokes& file, int clients, int per_cl
       for (int i = 0; i < per_client; ++i) {
         // Each client types in its own file (a distinct first line on both sides).
         const std::string typed = file.text.substr(file.start, 3 * static_cast<size_t>(i));
-        Timed t = post_infill(client, infill_body(header + file.text.substr(0, file.start) + typed,
-                                                  header + file.text.substr(file.start), n_predict,
-                                                  tag + std::to_string(c)));
+        Timed t =
+            post_infill(client, infill_body(header + file.text.substr(0, file.start) + typed,
+                                            header + file.text.substr(file.start), n_predict, tag + std::to_string(c)));
         std::lock_guard lock(mutex);
         if (t.ok)
           latencies.push_back(t.ms);

@@ -57,8 +57,10 @@ Status run_cycle(CycleArgs& a, const GlobalOptions& global) {
     std::printf("%5s  %-24s %-24s %6s %6s  %7s %7s  %-8s %6s  %s\n", "cycle", "serving acceptance [95%]",
                 "candidate acceptance", "shown", "shown", "saved/k", "saved/k", "decision", "sec", "candidate");
   auto results = cycle::run_cycles(o, [&](const cycle::CycleResult& r) {
-    if (global.json) print_json_line(r.to_json());
-    else print_row(r);
+    if (global.json)
+      print_json_line(r.to_json());
+    else
+      print_row(r);
   });
   FW_RETURN_IF_ERROR(results.status());
   if (!global.json) {

@@ -4,7 +4,11 @@
 #include <signal.h>
 #include <spdlog/spdlog.h>
 
+#include <filesystem>
+
 #include "cli/commands.h"
+#include "registry/registry.h"
+#include "serve/registry_watcher.h"
 #include "serve/server.h"
 
 namespace flywheel::cli {
@@ -46,7 +50,27 @@ Status run_serve(ServeOptions& o) {
   LoadOptions load;
   load.dtype = o.bf16 ? WeightDtype::kBFloat16 : WeightDtype::kFloat32;
   load.threads = o.compute_threads;
-  FW_RETURN_IF_ERROR(server->serve_model(o.model, o.model_id, load));
+  // --model DIR serves that checkpoint; --model auto (or another deployment
+  // name) serves what the registry in --db deploys and follows its changes;
+  // --model ID serves that registered model.
+  std::unique_ptr<serve::RegistryWatcher> watcher;
+  std::error_code ec;
+  bool follow = false;
+  if (!std::filesystem::is_directory(o.model, ec) && std::filesystem::exists(o.server.db_url, ec)) {
+    FW_ASSIGN_OR_RETURN(auto reg, registry::Registry::open(o.server.db_url));
+    FW_ASSIGN_OR_RETURN(auto deployed, reg->deployment(o.model));
+    follow = !deployed.empty();
+  }
+  if (follow) {
+    watcher = std::make_unique<serve::RegistryWatcher>(
+        server->models(), server->engine(),
+        serve::RegistryWatcherOptions{o.server.db_url, std::chrono::seconds(1), load});
+    FW_RETURN_IF_ERROR(watcher->start());
+    spdlog::info("following the registry in {} (deployment changes are hot-swapped)", o.server.db_url);
+  } else {
+    FW_ASSIGN_OR_RETURN(auto resolved, serve::resolve_model_argument(o.model, o.server.db_url));
+    FW_RETURN_IF_ERROR(server->serve_model(resolved.first, o.model_id.empty() ? resolved.second : o.model_id, load));
+  }
   FW_RETURN_IF_ERROR(server->start());
 
   int signal_number = 0;
@@ -62,7 +86,10 @@ void add_serve_command(CLI::App& app, const GlobalOptions& global, CommandAction
   auto o = std::make_shared<ServeOptions>();
   CLI::App* cmd = app.add_subcommand(
       "serve", "Serve completions over HTTP (OpenAI, llama.cpp /infill and Tabby APIs) and record feedback");
-  cmd->add_option("--model", o->model, "Checkpoint directory to serve as 'auto'")->type_name("DIR");
+  cmd->add_option("--model", o->model,
+                  "Checkpoint directory to serve as 'auto', or a registry model id, or a deployment "
+                  "in --db's registry (e.g. auto) to serve and follow")
+      ->type_name("DIR|ID");
   cmd->add_option("--model-id", o->model_id, "Name of the model in requests and events (default: the directory name)");
   cmd->add_option("--host", o->server.host, "Address to listen on")->capture_default_str();
   cmd->add_option("--port", o->server.port, "Port to listen on (0: any free port)")

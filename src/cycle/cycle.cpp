@@ -301,7 +301,8 @@ json CycleResult::to_json() const {
           {"seconds", seconds}};
 }
 
-Result<std::vector<CycleResult>> run_cycles(const CycleOptions& o, const std::function<void(const CycleResult&)>& on_cycle) {
+Result<std::vector<CycleResult>> run_cycles(const CycleOptions& o,
+                                            const std::function<void(const CycleResult&)>& on_cycle) {
   if (o.repo.empty()) return Status::invalid_argument("no repository given (--repo PATH)");
   Context c{o, o.db.empty() ? (o.work_dir / "flywheel.db").string() : o.db, nullptr, nullptr, {}};
   std::error_code ec;
@@ -353,8 +354,8 @@ Result<std::vector<CycleResult>> run_cycles(const CycleOptions& o, const std::fu
     } else {
       FW_RETURN_IF_ERROR(write_file_atomically(dir / "collect_since.txt", std::to_string(since_ms)));
     }
-    FW_RETURN_IF_ERROR(collect(c, serving, result.collect_range, dir).with_context("cycle " + std::to_string(i) +
-                                                                                    ": collect"));
+    FW_RETURN_IF_ERROR(
+        collect(c, serving, result.collect_range, dir).with_context("cycle " + std::to_string(i) + ": collect"));
     FW_ASSIGN_OR_RETURN(result.datasets, build_rows(c, serving, dir, since_ms));
     auto model_dir = learn_candidate(c, serving, dir, c.split.slice_ends[static_cast<size_t>(i - 1)]);
     if (!model_dir.ok()) return model_dir.status().with_context("cycle " + std::to_string(i) + ": learn");

@@ -35,21 +35,21 @@ namespace flywheel::cycle {
 struct CycleOptions {
   std::filesystem::path repo;
   std::filesystem::path work_dir = "flywheel-cycles";
-  std::string db;                      // "" = work_dir/flywheel.db
-  std::filesystem::path base_model;    // registered and promoted when `auto` serves nothing yet
+  std::string db;                    // "" = work_dir/flywheel.db
+  std::filesystem::path base_model;  // registered and promoted when `auto` serves nothing yet
   int cycles = 3;
-  double holdout_fraction = 0.2;       // newest commits kept for judging
-  int64_t collect_suggestions = 400;   // per cycle (whole hunks)
+  double holdout_fraction = 0.2;      // newest commits kept for judging
+  int64_t collect_suggestions = 400;  // per cycle (whole hunks)
   int64_t judge_suggestions = 400;
   int replay_threads = 2;
   uint64_t seed = 0;
-  int threads = 0;                     // training threads (0: all cores)
+  int threads = 0;  // training threads (0: all cores)
 
   // The recipe: stages after continued pretraining, in order, from
   // "sft", "dpo", "kto", "pg". Empty: continued pretraining alone.
   std::vector<std::string> objectives = {"sft"};
-  int64_t cpt_steps = 40;              // 0: no continued pretraining
-  int64_t objective_steps = 30;        // per objective stage
+  int64_t cpt_steps = 40;        // 0: no continued pretraining
+  int64_t objective_steps = 30;  // per objective stage
   int64_t batch_size = 4, seq_len = 256;
   double lr = 3e-4;
 
@@ -62,17 +62,17 @@ struct CycleOptions {
 };
 
 struct CycleResult {
-  int index = 0;                       // 1-based
+  int index = 0;  // 1-based
   std::string collect_range, judge_range;
   std::string serving_before, candidate, serving_after;
-  nlohmann::json baseline;             // judge report summary of the serving model
-  nlohmann::json candidate_report;     // judge report summary of the candidate
-  nlohmann::json comparison;           // eval::comparison_to_json
-  nlohmann::json datasets;             // rows per file
+  nlohmann::json baseline;          // judge report summary of the serving model
+  nlohmann::json candidate_report;  // judge report summary of the candidate
+  nlohmann::json comparison;        // eval::comparison_to_json
+  nlohmann::json datasets;          // rows per file
   bool promoted = false;
   std::string reason;
   double seconds = 0;
-  bool reused = false;                 // read back from an earlier run
+  bool reused = false;  // read back from an earlier run
   nlohmann::json to_json() const;
 };
 

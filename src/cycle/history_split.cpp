@@ -40,8 +40,10 @@ Result<HistorySplit> split_history(const std::filesystem::path& repo, int slices
   const int64_t holdout = std::max<int64_t>(1, std::llround(static_cast<double>(n) * holdout_fraction));
   const int64_t usable = n - 1 - holdout;
   if (usable < slices)
-    return Status::invalid_argument(repo.string() + " has " + std::to_string(n) + " commits on its first-parent line: "
-                                    "too few for " + std::to_string(slices) + " cycles and a held-out set (needs " +
+    return Status::invalid_argument(repo.string() + " has " + std::to_string(n) +
+                                    " commits on its first-parent line: "
+                                    "too few for " +
+                                    std::to_string(slices) + " cycles and a held-out set (needs " +
                                     std::to_string(slices + holdout + 1) + ")");
   // Slice i covers commits (begin, end]: begin is the last commit of the previous slice.
   int64_t begin = 0;

@@ -48,7 +48,7 @@ struct History {
 struct HistoryOptions {
   std::string range;  // see ReplayOptions::range
   uint64_t max_file_bytes = 1 << 20;
-  int max_hunk_lines = 30;
+  int max_hunk_lines = 10;
 };
 
 Result<History> read_history(const std::filesystem::path& repo, const HistoryOptions& options);

@@ -137,7 +137,7 @@ struct ReplayOptions {
   int64_t max_hunks = 0;              // 0: all (hunks are taken in the seeded order)
   int64_t max_suggestions = 0;        // requests, in whole hunks; 0: no limit
   uint64_t max_file_bytes = 1 << 20;  // larger files are skipped ("too_large")
-  int max_hunk_lines = 30;            // longer added blocks are typed in pieces of this many lines
+  int max_hunk_lines = 10;            // longer added blocks are typed in pieces of this many lines
   int bootstrap_resamples = 1000;
   std::string run_id;        // the session of the events; "" = "replay-<time>-<random>"
   std::string backend_name;  // for the report ("model:DIR", "server:URL")

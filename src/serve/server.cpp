@@ -144,6 +144,7 @@ Status Server::serve_model(const std::string& dir, const std::string& id, const 
 }
 
 ModelSet& Server::models() { return impl_->models; }
+Engine& Server::engine() { return *impl_->engine; }
 
 Status Server::start() {
   Impl& s = *impl_;

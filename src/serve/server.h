@@ -60,6 +60,7 @@ class Server {
   // Loads a checkpoint and makes it the "auto" deployment.
   Status serve_model(const std::string& dir, const std::string& id, const LoadOptions& load = {});
   ModelSet& models();
+  Engine& engine();
 
   // Binds and starts answering on a background thread.
   Status start();

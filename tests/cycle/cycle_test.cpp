@@ -26,8 +26,8 @@ namespace fs = std::filesystem;
 void make_repo(const fs::path& repo, int commits) {
   fs::create_directories(repo);
   auto git = [&](const std::string& args) {
-    const std::string command = "cd '" + repo.string() + "' && git -c user.name=t -c user.email=t@t " + args +
-                                " >/dev/null 2>&1";
+    const std::string command =
+        "cd '" + repo.string() + "' && git -c user.name=t -c user.email=t@t " + args + " >/dev/null 2>&1";
     ASSERT_EQ(std::system(command.c_str()), 0) << command;
   };
   git("init -q -b main");
@@ -121,7 +121,8 @@ TEST_F(CycleTest, RunsCyclesAndReusesThemOnARerun) {
   }
   EXPECT_EQ((*results)[1].serving_before, (*results)[0].serving_after);
   expect_consistent((o.work_dir / "flywheel.db").string());
-  auto candidate = registry::Registry::open((o.work_dir / "flywheel.db").string()).value()->get((*results)[0].candidate);
+  auto candidate =
+      registry::Registry::open((o.work_dir / "flywheel.db").string()).value()->get((*results)[0].candidate);
   ASSERT_TRUE(candidate.ok());
   EXPECT_NE(candidate->lineage_json.find("flywheel cycle"), std::string::npos);
   EXPECT_NE(candidate->scores_json.find("comparison"), std::string::npos);

@@ -58,7 +58,8 @@ inline eval::BackendFactory scripted_factory(ScriptedBackend::Script script,
 
 // The hunk texts of a range by id, for an oracle that knows what comes next.
 inline std::map<std::string, std::string> hunk_texts(const std::filesystem::path& repo, const std::string& range) {
-  auto history = eval::read_history(repo, {range, 1 << 20, 30});
+  const eval::ReplayOptions defaults;
+  auto history = eval::read_history(repo, {range, defaults.max_file_bytes, defaults.max_hunk_lines});
   EXPECT_TRUE(history.ok()) << history.status().to_string();
   std::map<std::string, std::string> texts;
   if (history.ok())

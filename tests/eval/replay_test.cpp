@@ -84,7 +84,8 @@ TEST(Replay, OracleAcceptsEverythingGarbageNothing) {
   // Rejected everywhere, the developer types every trigger point's way.
   int64_t triggers = 0;
   for (const HunkRecord& h : bad->hunks) EXPECT_GT(h.counts.requests, 0);
-  auto history = read_history(dir.path(), {range, 1 << 20, 30});
+  const ReplayOptions defaults;
+  auto history = read_history(dir.path(), {range, defaults.max_file_bytes, defaults.max_hunk_lines});
   ASSERT_TRUE(history.ok());
   for (const ReplayHunk& h : history->hunks) triggers += static_cast<int64_t>(trigger_points(h.text).size());
   EXPECT_EQ(bad->totals.requests, triggers);
