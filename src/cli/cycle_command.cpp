@@ -95,7 +95,8 @@ void add_cycle_command(CLI::App& app, const GlobalOptions& global, CommandAction
       ->check(CLI::Range(0.01, 0.9));
   cmd->add_option("--collect-suggestions", o.collect_suggestions, "Replay requests per cycle to learn from")
       ->capture_default_str();
-  cmd->add_option("--judge-suggestions", o.judge_suggestions, "Replay requests on the held-out history")
+  cmd->add_option("--judge-hunks", o.judge_hunks,
+                  "Held-out hunks every model is judged on (the same cursor points for all)")
       ->capture_default_str();
   cmd->add_option("--objectives", args->objectives, "Stages after continued pretraining: sft,dpo,kto,pg or none")
       ->capture_default_str();

@@ -62,7 +62,7 @@ Result<registry::ModelRecord> serving_model(Context& c) {
   return c.reg->get(base.id);
 }
 
-eval::ReplayOptions replay_options(const Context& c, const std::string& range, int64_t suggestions,
+eval::ReplayOptions replay_options(const Context& c, const std::string& range, int64_t suggestions, int64_t hunks,
                                    const std::string& run_id) {
   eval::ReplayOptions r;
   r.repo = c.o.repo;
@@ -70,6 +70,7 @@ eval::ReplayOptions replay_options(const Context& c, const std::string& range, i
   r.seed = c.o.seed;
   r.threads = c.o.replay_threads;
   r.max_suggestions = suggestions;
+  r.max_hunks = hunks;
   r.run_id = run_id;
   r.show_progress = c.o.show_progress;
   return r;
@@ -93,7 +94,7 @@ Result<eval::ReplayReport> judge(Context& c, const registry::ModelRecord& model)
   }
   spdlog::info("cycle: judging {} on held-out history {}", model.id, c.split.holdout_range);
   FW_ASSIGN_OR_RETURN(auto backend, model_backend(c, model.path));
-  auto options = replay_options(c, c.split.holdout_range, c.o.judge_suggestions, "judge-" + model.id);
+  auto options = replay_options(c, c.split.holdout_range, 0, c.o.judge_hunks, "judge-" + model.id);
   options.backend_name = "model:" + model.path;
   FW_ASSIGN_OR_RETURN(eval::ReplayReport report, eval::run_replay(options, backend));
   fs::create_directories(cached.parent_path());
@@ -109,7 +110,7 @@ Status collect(Context& c, const registry::ModelRecord& serving, const std::stri
   auto writer = std::make_shared<feedback::EventWriter>(*c.store);
   FW_ASSIGN_OR_RETURN(auto inner, model_backend(c, serving.path));
   auto backend = eval::recording_backend_factory(inner, writer, serving.id);
-  auto options = replay_options(c, range, c.o.collect_suggestions, "collect-" + dir.filename().string());
+  auto options = replay_options(c, range, c.o.collect_suggestions, 0, "collect-" + dir.filename().string());
   options.backend_name = "model:" + serving.path;
   FW_ASSIGN_OR_RETURN(eval::ReplayReport report, eval::run_replay(options, backend));
   FW_RETURN_IF_ERROR(writer->flush());

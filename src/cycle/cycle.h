@@ -39,8 +39,11 @@ struct CycleOptions {
   std::filesystem::path base_model;  // registered and promoted when `auto` serves nothing yet
   int cycles = 3;
   double holdout_fraction = 0.2;      // newest commits kept for judging
-  int64_t collect_suggestions = 400;  // per cycle (whole hunks)
-  int64_t judge_suggestions = 400;
+  int64_t collect_suggestions = 400;  // replay requests per cycle (whole hunks)
+  // The judge set is a fixed number of held-out hunks (in the seeded replay
+  // order), so that the serving model and every candidate answer at exactly
+  // the same cursor points; a request cap would depend on the model.
+  int64_t judge_hunks = 12;
   int replay_threads = 2;
   uint64_t seed = 0;
   int threads = 0;  // training threads (0: all cores)

@@ -56,6 +56,9 @@ class Scheduler {
   Scheduler(size_t hunks, int64_t max_requests) : results_(hunks), limit_(hunks), max_requests_(max_requests) {}
 
   std::optional<size_t> next() {
+    // Hunks finished out of order already hold the cap's worth of requests:
+    // the kept prefix lies among the hunks handed out, so none is started.
+    if (enough_.load()) return std::nullopt;
     const size_t i = next_.fetch_add(1);
     if (!wanted(i)) return std::nullopt;
     return i;
@@ -66,6 +69,8 @@ class Scheduler {
   // Returns how many requests the kept prefix gained (for the progress bar).
   int64_t finish(size_t i, HunkSession session) {
     std::lock_guard lock(mutex_);
+    finished_requests_ += session.counts.requests;
+    if (max_requests_ > 0 && finished_requests_ >= max_requests_) enough_.store(true);
     results_[i] = std::move(session);
     int64_t gained = 0;
     while (done_ < limit_.load() && results_[done_]) {
@@ -98,6 +103,8 @@ class Scheduler {
   std::atomic<size_t> limit_;
   size_t done_ = 0;
   int64_t requests_ = 0;
+  int64_t finished_requests_ = 0;  // of every finished hunk, kept or not yet
+  std::atomic<bool> enough_{false};
   const int64_t max_requests_;
   Status error_;
 };

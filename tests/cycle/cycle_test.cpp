@@ -61,7 +61,7 @@ class CycleTest : public ::testing::Test {
     o.cycles = 2;
     o.holdout_fraction = 0.25;
     o.collect_suggestions = 30;
-    o.judge_suggestions = 30;
+    o.judge_hunks = 4;
     o.replay_threads = 1;
     o.threads = 1;
     o.cpt_steps = 2;
@@ -140,7 +140,7 @@ TEST_F(CycleTest, KilledAtAnyMomentTheRegistryStaysConsistentAndARerunFinishes) 
   const fs::path work = root_ / "killed";
   const std::string command = flywheel + " cycle --repo " + (root_ / "repo").string() + " --model " +
                               (root_ / "base").string() + " --work-dir " + work.string() +
-                              " --cycles 2 --holdout 0.25 --collect-suggestions 30 --judge-suggestions 30"
+                              " --cycles 2 --holdout 0.25 --collect-suggestions 30 --judge-hunks 4"
                               " --replay-threads 1 --threads 1 --cpt-steps 2 --steps 2 --batch-size 2 --seq-len 64"
                               " --no-significance --json";
   std::mt19937 rng(7);

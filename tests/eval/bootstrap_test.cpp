@@ -91,5 +91,17 @@ TEST(PairedBootstrap, BetterCandidateHasAPositiveInterval) {
   EXPECT_EQ(same.difference.high, 0);
 }
 
+TEST(Metrics, NamesRoundTrip) {
+  for (ReplayMetric m : {ReplayMetric::kAcceptance, ReplayMetric::kCharAcceptance, ReplayMetric::kCharsSaved,
+                         ReplayMetric::kExactLine}) {
+    auto back = replay_metric_from_name(replay_metric_name(m));
+    ASSERT_TRUE(back.ok());
+    EXPECT_EQ(*back, m);
+  }
+  auto unknown = replay_metric_from_name("speed");
+  EXPECT_EQ(unknown.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(unknown.status().message().find("acceptance_rate"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace flywheel::eval
