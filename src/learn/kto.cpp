@@ -43,9 +43,9 @@ class KtoObjective final : public Objective {
     const SequenceBatch batch = make_sequence_batch(sequences, eot_);
     const SequenceBatch kl_batch = make_sequence_batch(mismatched, eot_);
     const torch::Tensor ratio = sequence_logprobs(policy.module(), batch) - frozen_sequence_logprobs(reference_, batch);
-    torch::Tensor z0 = (frozen_sequence_logprobs(policy, kl_batch) - frozen_sequence_logprobs(reference_, kl_batch))
-                           .mean()
-                           .clamp_min(0.0);
+    const torch::Tensor kl_estimate =
+        (frozen_sequence_logprobs(policy, kl_batch) - frozen_sequence_logprobs(reference_, kl_batch)).mean();
+    const torch::Tensor z0 = kl_estimate.clamp_min(0.0);
     const torch::Tensor is_desirable = torch::from_blob(desirable.data(), {n}, torch::kFloat32).clone();
     const torch::Tensor desirable_loss = lambda_d_ * (1.0 - torch::sigmoid(beta_ * (ratio - z0)));
     const torch::Tensor undesirable_loss = lambda_u_ * (1.0 - torch::sigmoid(beta_ * (z0 - ratio)));
@@ -55,6 +55,7 @@ class KtoObjective final : public Objective {
     out.positions = batch.positions + kl_batch.positions;
     torch::NoGradGuard no_grad;
     out.metrics = {{"kl", z0.item<double>()},
+                   {"kl_estimate", kl_estimate.item<double>()},
                    {"desirable_share", is_desirable.mean().item<double>()},
                    {"reward", (beta_ * ratio).mean().item<double>()}};
     return out;

@@ -1,6 +1,7 @@
-// A tiny FIM-capable checkpoint for tests: a 512-token byte-level BPE trained
-// on flywheel's own src/model folder (so it has the FIM and chat special
-// tokens) and random weights of the "tiny" preset. Made once per directory;
+// A tiny FIM-capable checkpoint for tests: a 512-token byte-level BPE (with
+// the FIM and chat special tokens) trained on a corpus that does not change
+// with this repository (Python's json package, which every Debian machine
+// with python3 has), and random weights of the "tiny" preset. Made once per directory;
 // deterministic for a seed. Header-only so any test binary can use it.
 #pragma once
 
@@ -15,6 +16,15 @@
 
 namespace flywheel::testing {
 
+// /usr/lib/python3.X/json: the first one present.
+inline std::filesystem::path tiny_model_corpus() {
+  for (const char* dir : {"/usr/lib/python3.11/json", "/usr/lib/python3.12/json", "/usr/lib/python3.13/json"})
+    if (std::filesystem::exists(dir)) return dir;
+  ADD_FAILURE()
+      << "no /usr/lib/python3.*/json for the tiny test tokenizer (python3 is installed by scripts/install-deps)";
+  return {};
+}
+
 inline std::filesystem::path make_tiny_model(const std::filesystem::path& dir, uint64_t seed = 7,
                                              const std::string& preset = "tiny") {
   namespace fs = std::filesystem;
@@ -23,7 +33,7 @@ inline std::filesystem::path make_tiny_model(const std::filesystem::path& dir, u
   options.vocab_size = 512;
   options.threads = 1;
   options.show_progress = false;
-  auto files = list_corpus_files({fs::path(FLYWHEEL_SOURCE_DIR) / "src" / "model"}, options);
+  auto files = list_corpus_files({tiny_model_corpus()}, options);
   EXPECT_TRUE(files.ok()) << files.status().to_string();
   auto tokenizer = train_bpe_tokenizer(*files, options);
   EXPECT_TRUE(tokenizer.ok()) << tokenizer.status().to_string();

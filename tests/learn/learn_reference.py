@@ -77,6 +77,8 @@ def kto(batch, policy, reference, config):
         kl_terms = []
         for i in range(n):
             prompt, completion = rows[i]["prompt"], rows[i - 1]["completion"]  # rows[-1]: cyclic shift
+            if "mismatched" in rows[i]:  # the pair as tokenized whole (ids at the seam may differ)
+                prompt, completion = rows[i]["mismatched"]["prompt"], rows[i]["mismatched"]["completion"]
             kl_terms.append(sequence_logprob(policy, config, prompt, completion)
                             - sequence_logprob(reference, config, prompt, completion))
         kl = torch.stack(kl_terms).mean().clamp(min=0)

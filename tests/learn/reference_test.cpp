@@ -37,7 +37,7 @@ class LearnReferenceTest : public ::testing::Test {
   json ids(const Tokenizer& tokenizer, const std::string& prompt, const std::string& completion) {
     auto eot = tokenizer.token_to_id("<|endoftext|>");
     EXPECT_TRUE(eot.has_value());
-    auto t = data::encode_prompt_completion(tokenizer, prompt, completion, *eot, 65);
+    auto t = data::encode_prompt_completion(tokenizer, prompt, completion, *eot, 257);  // seq_len + 1: nothing is cut
     return {{"prompt", t.prompt}, {"completion", t.completion}};
   }
 
@@ -105,7 +105,7 @@ class LearnReferenceTest : public ::testing::Test {
   static LearnOptions options(const std::string& mode) {
     LearnOptions o;
     o.train.mode = mode;
-    o.train.seq_len = 64;
+    o.train.seq_len = 256;  // no row is cut: the Python side sees whole rows
     return o;
   }
 
@@ -155,13 +155,20 @@ TEST_F(LearnReferenceTest, KtoMatchesPyTorch) {
                 {"lambda_d", o.lambda_d},
                 {"lambda_u", o.lambda_u},
                 {"rows", json::array()}};
-  for (const auto& row : learn_testing::unpaired_rows()) {
-    json t = ids(policy.tokenizer(), row["prompt"], row["completion"]);
-    t["label"] = row["label"];
+  const auto rows = learn_testing::unpaired_rows();
+  for (size_t k = 0; k < rows.size(); ++k) {
+    json t = ids(policy.tokenizer(), rows[k]["prompt"], rows[k]["completion"]);
+    t["label"] = rows[k]["label"];
+    // The KL pair (this prompt, the previous row's completion) as the objective
+    // tokenizes it: the text is encoded as one row, so the ids at the seam may
+    // differ from the two halves' own ids.
+    t["mismatched"] =
+        ids(policy.tokenizer(), rows[k]["prompt"], rows[(k + rows.size() - 1) % rows.size()]["completion"]);
     batch["rows"].push_back(t);
   }
   expect_close(compare(**objective, policy, batch, tiny_models().reference, tiny_models().policy));
   EXPECT_GT(metric("kl"), 0.1);
+  EXPECT_EQ(metric("kl"), metric("kl_estimate"));
 }
 
 TEST_F(LearnReferenceTest, PolicyGradientMatchesPyTorch) {

@@ -153,6 +153,9 @@ TEST_F(ModelSetTest, FollowsPromotionsAndRollbacksInTheRegistry) {
   EXPECT_EQ(wait_for("b"), "b");
   ASSERT_TRUE((*reg)->rollback("auto").ok());
   EXPECT_EQ(wait_for("a"), "a");
+  // The ModelSet changes just before the watcher records the version it applied.
+  for (int i = 0; i < 500 && running.applied_version() != 3; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
   EXPECT_EQ(running.applied_version(), 3);
 
   auto by_id = resolve_model_argument("b", db);
