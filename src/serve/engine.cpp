@@ -45,6 +45,14 @@ struct Sequence {
   bool prefilling() const { return !sampled; }
 };
 
+// Why a sequence must end before its next step, or nullptr.
+const char* end_reason(const Sequence& seq, Clock::time_point now) {
+  if (seq.superseded->load()) return "superseded";
+  if (seq.handle->cancelled()) return "cancelled";
+  if (now >= seq.request.deadline) return "deadline";
+  return nullptr;
+}
+
 }  // namespace
 
 struct Engine::Impl {
@@ -217,14 +225,8 @@ void Engine::Impl::run() {
     // Cancelled, superseded and late sequences leave first, so that their
     // caches are back in the prompt cache before newcomers look for a prefix.
     const auto now = Clock::now();
-    for (auto& seq : active) {
-      if (seq->superseded->load())
-        finish(seq, "superseded");
-      else if (seq->handle->cancelled())
-        finish(seq, "cancelled");
-      else if (now >= seq->request.deadline)
-        finish(seq, "deadline");
-    }
+    for (auto& seq : active)
+      if (const char* reason = end_reason(*seq, now)) finish(seq, reason);
     std::erase(active, nullptr);
 
     {
@@ -235,13 +237,9 @@ void Engine::Impl::run() {
       }
     }
     for (auto& seq : admitted) {
-      if (seq->superseded->load())
-        finish(seq, "superseded");
-      else if (seq->handle->cancelled())
-        finish(seq, "cancelled");
-      else if (now >= seq->request.deadline)
-        finish(seq, "deadline");
-      else {
+      if (const char* reason = end_reason(*seq, now)) {
+        finish(seq, reason);
+      } else {
         admit(*seq);
         active.push_back(std::move(seq));
       }

@@ -77,6 +77,23 @@ json chat_logprobs(const Tokenizer& tokenizer, const EngineResult& r) {
 
 json chunk_error(const Status& status) { return engine_error(status).body; }
 
+// The end of an OpenAI stream: a usage chunk when asked for, then [DONE].
+std::function<void(std::vector<std::string>*)> stream_end(std::shared_ptr<GenerationRun> run, bool include_usage,
+                                                          int64_t prompt_tokens, std::string id, std::string model_id,
+                                                          int64_t created, std::string object) {
+  return [=](std::vector<std::string>* out) {
+    if (include_usage) {
+      out->push_back(to_json_line({{"id", id},
+                                   {"object", object},
+                                   {"created", created},
+                                   {"model", model_id},
+                                   {"choices", json::array()},
+                                   {"usage", run_usage(*run, prompt_tokens)}}));
+    }
+    out->push_back("[DONE]");
+  };
+}
+
 void completions(ServeContext& context, const httplib::Request& req, httplib::Response& res, const Caller& caller) {
   auto body = read_json_body(req);
   if (!body.ok()) return send_error(res, body.status());
@@ -134,17 +151,7 @@ void completions(ServeContext& context, const httplib::Request& req, httplib::Re
                                          {"logprobs", nullptr},
                                          {"finish_reason", openai_finish_reason(result->finish_reason)}}})));
     };
-    format.on_end = [run, chunk, include_usage, prompt_tokens, id, model_id, created](std::vector<std::string>* out) {
-      if (include_usage) {
-        out->push_back(to_json_line({{"id", id},
-                                     {"object", "text_completion"},
-                                     {"created", created},
-                                     {"model", model_id},
-                                     {"choices", json::array()},
-                                     {"usage", run_usage(*run, prompt_tokens)}}));
-      }
-      out->push_back("[DONE]");
-    };
+    format.on_end = stream_end(run, include_usage, prompt_tokens, id, model_id, created, "text_completion");
     return stream_sse(res, run, std::move(format));
   }
 
@@ -250,17 +257,7 @@ void chat_completions(ServeContext& context, const httplib::Request& req, httpli
       }
       out->push_back(delta(e.index, json::object(), finish));
     };
-    format.on_end = [run, chunk, include_usage, prompt_tokens, id, model_id, created](std::vector<std::string>* out) {
-      if (include_usage) {
-        out->push_back(to_json_line({{"id", id},
-                                     {"object", "chat.completion.chunk"},
-                                     {"created", created},
-                                     {"model", model_id},
-                                     {"choices", json::array()},
-                                     {"usage", run_usage(*run, prompt_tokens)}}));
-      }
-      out->push_back("[DONE]");
-    };
+    format.on_end = stream_end(run, include_usage, prompt_tokens, id, model_id, created, "chat.completion.chunk");
     return stream_sse(res, run, std::move(format));
   }
 

@@ -29,7 +29,7 @@ int64_t rss_kb() {
 
 TEST(LoadTest, ThirtyTwoConcurrentClients) {
   testing::TestServer server;
-  std::atomic<int> ok{0}, failed{0};
+  std::atomic<int> ok{0}, failed{0}, retried{0};
   std::mutex errors_mutex;
   std::string errors;
   std::vector<std::thread> clients;
@@ -47,6 +47,14 @@ TEST(LoadTest, ThirtyTwoConcurrentClients) {
                      {"session", "s" + std::to_string(c)},
                      {"stream", i % 2 == 1}};
         auto r = client->Post("/v1/completions", body.dump(), "application/json");
+        // Debian's cpp-httplib listens with a backlog of 5 (CPPHTTPLIB_LISTEN_BACKLOG,
+        // compiled into the library): under a burst of 32 connects on a loaded
+        // machine a connection can be lost before the server accepts it. A
+        // client retries such a transport error once; HTTP errors are not retried.
+        if (!r) {
+          ++retried;
+          r = client->Post("/v1/completions", body.dump(), "application/json");
+        }
         if (r && r->status == 200) {
           ++ok;
         } else {
@@ -60,6 +68,7 @@ TEST(LoadTest, ThirtyTwoConcurrentClients) {
   for (auto& t : clients) t.join();
   EXPECT_EQ(ok.load(), 64);
   EXPECT_EQ(failed.load(), 0) << errors;
+  EXPECT_LE(retried.load(), 16) << "most connections must get through the first time";
 }
 
 TEST(LoadTest, TenThousandMalformedRequestsLeaveItAliveAndBounded) {
