@@ -4,6 +4,7 @@
 
 #include "core/atomic_file.h"
 #include "core/hash.h"
+#include "core/jsonl.h"
 #include "data/loader_internal.h"
 #include "data/prompt_completion.h"
 
@@ -40,28 +41,21 @@ Status SftLoader::open(const LoaderOptions& options, const Tokenizer& tokenizer)
   FW_ASSIGN_OR_RETURN(tok_, make_loader_tokens(tokenizer));
   FW_ASSIGN_OR_RETURN(std::string text, read_file(options.sft_jsonl));
   const std::string where = "SFT file '" + options.sft_jsonl.string() + "'";
-  size_t start = 0, line_number = 0;
-  while (start < text.size()) {
-    size_t end = text.find('\n', start);
-    if (end == std::string::npos) end = text.size();
-    const std::string_view line(text.data() + start, end - start);
-    start = end + 1;
-    ++line_number;
-    if (line.find_first_not_of(" \t\r") == std::string_view::npos) continue;
-    const nlohmann::json value = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
-    if (value.is_discarded() || !value.is_object() || !value.contains("prompt") || !value["prompt"].is_string() ||
-        !value.contains("completion") || !value["completion"].is_string())
-      return Status::invalid_argument(where + " line " + std::to_string(line_number) +
-                                      ": expected {\"prompt\": string, \"completion\": string}");
-    Example e{value["prompt"].get<std::string>(), value["completion"].get<std::string>()};
-    // The split by hash of the example, as ingestion splits files.
-    const Sha256Digest h = sha256(e.prompt + '\0' + e.completion);
-    uint64_t v = 0;
-    for (int i = 0; i < 8; ++i) v = (v << 8) | h[static_cast<size_t>(i)];
-    const bool valid =
-        static_cast<long double>(v) < static_cast<long double>(options.sft_valid_fraction) * 18446744073709551616.0L;
-    if (valid == (options.split == "valid")) examples_.push_back(std::move(e));
-  }
+  FW_RETURN_IF_ERROR(for_each_jsonl_object(
+      text, where, "{\"prompt\": string, \"completion\": string}", [&](const nlohmann::json& value) {
+        auto prompt = value.find("prompt"), completion = value.find("completion");
+        if (prompt == value.end() || !prompt->is_string() || completion == value.end() || !completion->is_string())
+          return false;
+        Example e{prompt->get<std::string>(), completion->get<std::string>()};
+        // The split by hash of the example, as ingestion splits files.
+        const Sha256Digest h = sha256(e.prompt + '\0' + e.completion);
+        uint64_t v = 0;
+        for (int i = 0; i < 8; ++i) v = (v << 8) | h[static_cast<size_t>(i)];
+        const bool valid = static_cast<long double>(v) <
+                           static_cast<long double>(options.sft_valid_fraction) * 18446744073709551616.0L;
+        if (valid == (options.split == "valid")) examples_.push_back(std::move(e));
+        return true;
+      }));
   file_hash_ = xxh3_64(text);
   if (examples_.empty())
     return Status::invalid_argument(where + " has no examples in the '" + options.split + "' split" +

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/atomic_file.h"
+#include "core/jsonl.h"
 
 namespace flywheel::learn {
 
@@ -13,24 +14,10 @@ using nlohmann::json;
 
 namespace {
 
-// Calls `row` for every non-blank line's object; `row` returns false when the
-// object lacks a field, which becomes an error quoting `expected`.
+// Every line's object of `file` (core/jsonl.h), with errors naming the file.
 Status for_each_object(const fs::path& file, std::string_view expected, const std::function<bool(const json&)>& row) {
   FW_ASSIGN_OR_RETURN(std::string text, read_file(file));
-  size_t start = 0, line_number = 0;
-  while (start < text.size()) {
-    size_t end = text.find('\n', start);
-    if (end == std::string::npos) end = text.size();
-    const std::string_view line(text.data() + start, end - start);
-    start = end + 1;
-    ++line_number;
-    if (line.find_first_not_of(" \t\r") == std::string_view::npos) continue;
-    const json value = json::parse(line, nullptr, /*allow_exceptions=*/false);
-    if (value.is_discarded() || !value.is_object() || !row(value))
-      return Status::invalid_argument(file.string() + " line " + std::to_string(line_number) + ": expected " +
-                                      std::string(expected));
-  }
-  return Status::OK();
+  return for_each_jsonl_object(text, file.string(), expected, row);
 }
 
 bool string_field(const json& v, const char* name, std::string* out) {
