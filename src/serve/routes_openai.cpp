@@ -77,18 +77,21 @@ json chat_logprobs(const Tokenizer& tokenizer, const EngineResult& r) {
 
 json chunk_error(const Status& status) { return engine_error(status).body; }
 
+// The fields every OpenAI completion object and stream chunk carries.
+json envelope(const std::string& id, const std::string& object, int64_t created, const std::string& model_id,
+              json choices) {
+  return {{"id", id}, {"object", object}, {"created", created}, {"model", model_id}, {"choices", std::move(choices)}};
+}
+
 // The end of an OpenAI stream: a usage chunk when asked for, then [DONE].
 std::function<void(std::vector<std::string>*)> stream_end(std::shared_ptr<GenerationRun> run, bool include_usage,
                                                           int64_t prompt_tokens, std::string id, std::string model_id,
                                                           int64_t created, std::string object) {
   return [=](std::vector<std::string>* out) {
     if (include_usage) {
-      out->push_back(to_json_line({{"id", id},
-                                   {"object", object},
-                                   {"created", created},
-                                   {"model", model_id},
-                                   {"choices", json::array()},
-                                   {"usage", run_usage(*run, prompt_tokens)}}));
+      json usage = envelope(id, object, created, model_id, json::array());
+      usage["usage"] = run_usage(*run, prompt_tokens);
+      out->push_back(to_json_line(usage));
     }
     out->push_back("[DONE]");
   };
@@ -130,11 +133,7 @@ void completions(ServeContext& context, const httplib::Request& req, httplib::Re
   std::shared_ptr<GenerationRun> run = *started;
 
   auto chunk = [id, model_id, created](json choices) {
-    return to_json_line({{"id", id},
-                         {"object", "text_completion"},
-                         {"created", created},
-                         {"model", model_id},
-                         {"choices", std::move(choices)}});
+    return to_json_line(envelope(id, "text_completion", created, model_id, std::move(choices)));
   };
   if (r.gen.stream) {
     SseFormat format;
@@ -165,13 +164,9 @@ void completions(ServeContext& context, const httplib::Request& req, httplib::Re
                        {"logprobs", logprobs > 0 ? completion_logprobs((*model)->tokenizer(), result) : json(nullptr)},
                        {"finish_reason", openai_finish_reason(result.finish_reason)}});
   }
-  send_json(res, 200,
-            {{"id", id},
-             {"object", "text_completion"},
-             {"created", created},
-             {"model", model_id},
-             {"choices", std::move(choices)},
-             {"usage", run_usage(*run, prompt_tokens)}});
+  json answer = envelope(id, "text_completion", created, model_id, std::move(choices));
+  answer["usage"] = run_usage(*run, prompt_tokens);
+  send_json(res, 200, answer);
 }
 
 json tool_calls_json(const std::vector<ToolCall>& calls, bool with_index) {
@@ -219,11 +214,7 @@ void chat_completions(ServeContext& context, const httplib::Request& req, httpli
   std::shared_ptr<GenerationRun> run = *started;
 
   auto chunk = [id, model_id, created](json choices) {
-    return to_json_line({{"id", id},
-                         {"object", "chat.completion.chunk"},
-                         {"created", created},
-                         {"model", model_id},
-                         {"choices", std::move(choices)}});
+    return to_json_line(envelope(id, "chat.completion.chunk", created, model_id, std::move(choices)));
   };
   auto delta = [chunk](int index, json delta, json finish_reason) {
     return chunk(json::array(
@@ -281,13 +272,9 @@ void chat_completions(ServeContext& context, const httplib::Request& req, httpli
                        {"logprobs", logprobs ? chat_logprobs((*model)->tokenizer(), result) : json(nullptr)},
                        {"finish_reason", finish}});
   }
-  send_json(res, 200,
-            {{"id", id},
-             {"object", "chat.completion"},
-             {"created", created},
-             {"model", model_id},
-             {"choices", std::move(choices)},
-             {"usage", run_usage(*run, prompt_tokens)}});
+  json answer = envelope(id, "chat.completion", created, model_id, std::move(choices));
+  answer["usage"] = run_usage(*run, prompt_tokens);
+  send_json(res, 200, answer);
 }
 
 void list_models(ServeContext& context, httplib::Response& res) {
