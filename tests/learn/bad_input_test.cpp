@@ -23,10 +23,7 @@ namespace fs = std::filesystem;
 
 class LearnBadInputTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = tiny_models().root / ("bad_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
-    fs::create_directories(dir_);
-  }
+  void SetUp() override { dir_ = learn_testing::test_dir("bad_"); }
   fs::path dir_;
 };
 

@@ -58,6 +58,13 @@ inline const TinyModels& tiny_models() {
   return models;
 }
 
+// A fresh folder for the running test under the tiny models' root.
+inline fs::path test_dir(const std::string& prefix) {
+  fs::path dir = tiny_models().root / (prefix + ::testing::UnitTest::GetInstance()->current_test_info()->name());
+  fs::create_directories(dir);
+  return dir;
+}
+
 inline void write_jsonl(const fs::path& path, const std::vector<nlohmann::json>& rows) {
   std::ofstream out(path);
   for (const auto& row : rows) out << row.dump() << "\n";

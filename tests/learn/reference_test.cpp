@@ -28,8 +28,7 @@ constexpr double kTolerance = 1e-5;
 class LearnReferenceTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = tiny_models().root / ::testing::UnitTest::GetInstance()->current_test_info()->name();
-    fs::create_directories(dir_);
+    dir_ = learn_testing::test_dir("");
     at::set_num_threads(1);
   }
 

@@ -23,10 +23,7 @@ namespace fs = std::filesystem;
 
 class LearnRunTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = tiny_models().root / ("run_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
-    fs::create_directories(dir_);
-  }
+  void SetUp() override { dir_ = learn_testing::test_dir("run_"); }
 
   // step -> metrics line, from out/metrics.jsonl.
   static std::map<int64_t, json> metrics(const fs::path& out) {
