@@ -2,6 +2,9 @@
 
 #include <charconv>
 
+#include "feedback/postgres_connection.h"
+#include "feedback/sqlite_connection.h"
+
 namespace flywheel::feedback {
 namespace {
 
@@ -13,6 +16,19 @@ T parse_number(const std::string& text) {
 }
 
 }  // namespace
+
+bool is_postgres_url(std::string_view url) {
+  return url.starts_with("postgresql://") || url.starts_with("postgres://");
+}
+
+std::string printable_url(std::string_view url) {
+  return is_postgres_url(url) ? redact_password(url) : std::string(url);
+}
+
+Result<std::unique_ptr<SqlConnection>> open_sql_connection(const std::string& url) {
+  if (url.empty()) return Status::invalid_argument("no database given (a file path or postgresql://...)");
+  return is_postgres_url(url) ? open_postgres_connection(url) : open_sqlite_connection(url);
+}
 
 int64_t sql_int(const SqlValue& value) {
   if (const auto* i = std::get_if<int64_t>(&value)) return *i;

@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -55,6 +56,14 @@ class SqlConnection {
   virtual Status transact(TransactionMode mode, const std::function<Status(SqlTransaction&)>& body) = 0;
   virtual std::string dialect() const = 0;  // "sqlite" or "postgresql"
 };
+
+// A database URL: postgresql:// or postgres:// is PostgreSQL, anything else a
+// SQLite file path.
+bool is_postgres_url(std::string_view url);
+// The URL as errors and logs show it (a PostgreSQL password is hidden).
+std::string printable_url(std::string_view url);
+// Opens either kind (no migrations: each owner of tables runs its own).
+Result<std::unique_ptr<SqlConnection>> open_sql_connection(const std::string& url);
 
 // "?" -> "$1", "$2", ... outside quoted literals (PostgreSQL's placeholders).
 std::string number_placeholders(std::string_view sql);

@@ -7,9 +7,7 @@
 
 #include "core/atomic_file.h"
 #include "feedback/events.h"
-#include "feedback/postgres_connection.h"
 #include "feedback/sql_connection.h"
-#include "feedback/sqlite_connection.h"
 
 namespace flywheel::registry {
 
@@ -164,14 +162,11 @@ Registry::Registry(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Registry::~Registry() = default;
 
 Result<std::unique_ptr<Registry>> Registry::open(const std::string& db_url) {
-  if (db_url.empty()) return Status::invalid_argument("no registry database given (a file path or postgresql://...)");
-  const bool postgres = db_url.starts_with("postgresql://") || db_url.starts_with("postgres://");
   auto impl = std::make_unique<Impl>();
-  FW_ASSIGN_OR_RETURN(impl->db,
-                      postgres ? feedback::open_postgres_connection(db_url) : feedback::open_sqlite_connection(db_url));
+  FW_ASSIGN_OR_RETURN(impl->db, feedback::open_sql_connection(db_url));
   FW_RETURN_IF_ERROR(
       impl->db->transact(TransactionMode::kWrite, [](SqlTransaction& tx) { return tx.execute_script(kSchema); })
-          .with_context("registry schema in " + (postgres ? feedback::redact_password(db_url) : db_url)));
+          .with_context("registry schema in " + feedback::printable_url(db_url)));
   return std::unique_ptr<Registry>(new Registry(std::move(impl)));
 }
 
