@@ -7,6 +7,7 @@
 #include <filesystem>
 
 #include "cli/commands.h"
+#include "feedback/sql_connection.h"
 #include "registry/registry.h"
 #include "serve/registry_watcher.h"
 #include "serve/server.h"
@@ -56,7 +57,8 @@ Status run_serve(ServeOptions& o) {
   std::unique_ptr<serve::RegistryWatcher> watcher;
   std::error_code ec;
   bool follow = false;
-  if (!std::filesystem::is_directory(o.model, ec) && std::filesystem::exists(o.server.db_url, ec)) {
+  if (!std::filesystem::is_directory(o.model, ec) &&
+      (feedback::is_postgres_url(o.server.db_url) || std::filesystem::exists(o.server.db_url, ec))) {
     FW_ASSIGN_OR_RETURN(auto reg, registry::Registry::open(o.server.db_url));
     FW_ASSIGN_OR_RETURN(auto deployed, reg->deployment(o.model));
     follow = !deployed.empty();
