@@ -34,7 +34,9 @@
 //
 // usage: bench_train [--json] [--threads N] [--quick] [--steps N] [--warmup N]
 //                    [--batch 8] [--seq 256] [--work-dir DIR] [--no-torch] [--no-ranks]
+//                    [--profile PREFIX]   (PREFIX-<model>.json: chrome trace of one extra step)
 #include <ATen/Parallel.h>
+#include <torch/csrc/autograd/profiler_legacy.h>
 #include <torch/torch.h>
 #include <unistd.h>
 
@@ -85,6 +87,7 @@ struct Options {
   int steps = 0, warmup = 0;  // 0: per model defaults
   int64_t batch = 8, seq = 256;
   fs::path work_dir;
+  std::string profile;  // --profile PREFIX: PREFIX-<model>.json, a chrome trace of one extra step per model
   // --rank-worker: one of the 2 local ranks (internal).
   bool rank_worker = false;
   fs::path rank_out;
@@ -145,8 +148,8 @@ struct Trainer {
     const double t0 = now_seconds();
     torch::Tensor tokens = torch::randint(0, V, {B, T + 1}, torch::kInt64);
     torch::Tensor inputs = tokens.narrow(1, 0, T), targets = tokens.narrow(1, 1, T);
-    torch::Tensor logits = module.forward(inputs);
-    torch::Tensor loss = torch::nn::functional::cross_entropy(logits.reshape({B * T, V}), targets.reshape({B * T}));
+    // Mean cross-entropy as the trainer computes it (fused head + loss).
+    torch::Tensor loss = module.weighted_loss(inputs, targets, torch::full({B, T}, 1.0 / static_cast<double>(B * T)));
     const double t1 = now_seconds();
     if (sync) sync->begin_backward(/*sync=*/true);
     loss.backward();
@@ -169,12 +172,11 @@ struct Trainer {
 // bench/train_reference.py's JSON report, or null with a reason on stderr.
 Json run_pytorch(const Options& o, const fs::path& dir, int steps, int warmup) {
   const fs::path script = fs::path(FLYWHEEL_SOURCE_DIR) / "bench" / "train_reference.py";
-  const std::string command = "OPENBLAS_NUM_THREADS=" + std::to_string(o.threads) +
-                              " OMP_NUM_THREADS=" + std::to_string(o.threads) + " /usr/bin/python3 " +
-                              shell_quote(script.string()) + " --model " + shell_quote(dir.string()) +
-                              " --threads " + std::to_string(o.threads) + " --batch " + std::to_string(o.batch) +
-                              " --seq " + std::to_string(o.seq) + " --steps " + std::to_string(steps) +
-                              " --warmup " + std::to_string(warmup) + (o.json ? " 2>/dev/null" : "");
+  const std::string command =
+      "OPENBLAS_NUM_THREADS=" + std::to_string(o.threads) + " OMP_NUM_THREADS=" + std::to_string(o.threads) +
+      " /usr/bin/python3 " + shell_quote(script.string()) + " --model " + shell_quote(dir.string()) + " --threads " +
+      std::to_string(o.threads) + " --batch " + std::to_string(o.batch) + " --seq " + std::to_string(o.seq) +
+      " --steps " + std::to_string(steps) + " --warmup " + std::to_string(warmup) + (o.json ? " 2>/dev/null" : "");
   return flywheel::bench::run_json_command("bench_train", command);
 }
 
@@ -204,7 +206,15 @@ Json bench_model(const Options& o, const std::string& name) {
   const double start = now_seconds();
   for (int i = 0; i < steps; ++i) loss = trainer.step(nullptr);
   const double seconds = now_seconds() - start;
-  const double peak = probe_peak();
+  probe_peak();
+  if (!o.profile.empty()) {
+    const double f = trainer.forward_s, b = trainer.backward_s, a = trainer.optimizer_s;
+    {
+      torch::autograd::profiler::RecordProfile guard(o.profile + "-" + name + ".json");
+      trainer.step(nullptr);
+    }
+    trainer.forward_s = f, trainer.backward_s = b, trainer.optimizer_s = a;
+  }
   const double tps = static_cast<double>(o.batch * o.seq * steps) / seconds;
   const double flops_per_token = flywheel::train::training_flops_per_token(config, o.seq);
   Json r = {{"model", name},
@@ -291,16 +301,9 @@ Json bench_ranks(const Options& o) {
   const fs::path out = o.work_dir / "rank0.json";
   fs::remove(out);
   const int per_rank = std::max(1, o.threads / 2);
-  std::vector<std::string> argv = {*exe,
-                                   "--rank-worker",
-                                   "--rank-out",
-                                   out.string(),
-                                   "--threads",
-                                   std::to_string(per_rank),
-                                   "--batch",
-                                   std::to_string(o.batch),
-                                   "--seq",
-                                   std::to_string(o.seq)};
+  std::vector<std::string> argv = {*exe,        "--rank-worker",          "--rank-out", out.string(),
+                                   "--threads", std::to_string(per_rank), "--batch",    std::to_string(o.batch),
+                                   "--seq",     std::to_string(o.seq)};
   if (o.quick) argv.push_back("--quick");
   if (o.steps > 0) argv.insert(argv.end(), {"--steps", std::to_string(o.steps)});
   if (o.warmup > 0) argv.insert(argv.end(), {"--warmup", std::to_string(o.warmup)});
@@ -332,21 +335,37 @@ Options parse(int argc, char** argv) {
   Options o;
   const std::string usage =
       "usage: bench_train [--json] [--threads N] [--quick] [--steps N] [--warmup N] [--batch 8]\n"
-      "                   [--seq 256] [--work-dir DIR] [--no-torch] [--no-ranks]\n";
+      "                   [--seq 256] [--work-dir DIR] [--no-torch] [--no-ranks]\n"
+      "                   [--profile PREFIX]\n";
   flywheel::bench::parse_flags(argc, argv, "bench_train", usage, [&](const std::string& a, const auto& value) {
-    if (a == "--json") o.json = true;
-    else if (a == "--quick") o.quick = true;
-    else if (a == "--no-torch") o.torch = false;
-    else if (a == "--no-ranks") o.ranks = false;
-    else if (a == "--threads") o.threads = std::stoi(value());
-    else if (a == "--steps") o.steps = std::stoi(value());
-    else if (a == "--warmup") o.warmup = std::stoi(value());
-    else if (a == "--batch") o.batch = std::stoll(value());
-    else if (a == "--seq") o.seq = std::stoll(value());
-    else if (a == "--work-dir") o.work_dir = value();
-    else if (a == "--rank-worker") o.rank_worker = true;
-    else if (a == "--rank-out") o.rank_out = value();
-    else return false;
+    if (a == "--json")
+      o.json = true;
+    else if (a == "--quick")
+      o.quick = true;
+    else if (a == "--no-torch")
+      o.torch = false;
+    else if (a == "--no-ranks")
+      o.ranks = false;
+    else if (a == "--threads")
+      o.threads = std::stoi(value());
+    else if (a == "--steps")
+      o.steps = std::stoi(value());
+    else if (a == "--warmup")
+      o.warmup = std::stoi(value());
+    else if (a == "--batch")
+      o.batch = std::stoll(value());
+    else if (a == "--seq")
+      o.seq = std::stoll(value());
+    else if (a == "--work-dir")
+      o.work_dir = value();
+    else if (a == "--profile")
+      o.profile = value();
+    else if (a == "--rank-worker")
+      o.rank_worker = true;
+    else if (a == "--rank-out")
+      o.rank_out = value();
+    else
+      return false;
     return true;
   });
   if (o.threads <= 0) o.threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
@@ -400,18 +419,18 @@ int main(int argc, char** argv) {
     return 0;
   }
   char line[512];
-  std::cout << "bench_train: " << o.threads << " threads, batch " << o.batch << " x seq " << o.seq
-            << ", sgemm peak " << static_cast<int>(peak / 1e9) << " GFLOP/s, load average "
+  std::cout << "bench_train: " << o.threads << " threads, batch " << o.batch << " x seq " << o.seq << ", sgemm peak "
+            << static_cast<int>(peak / 1e9) << " GFLOP/s, load average "
             << report["load_average_before"].get<std::string>() << " -> "
             << report["load_average_after"].get<std::string>() << "\n";
-  std::snprintf(line, sizeof line, "%-8s %11s %12s %7s %12s %7s %8s\n", "model", "parameters", "flywheel t/s",
-                "MFU", "PyTorch t/s", "MFU", "ratio");
+  std::snprintf(line, sizeof line, "%-8s %11s %12s %7s %12s %7s %8s\n", "model", "parameters", "flywheel t/s", "MFU",
+                "PyTorch t/s", "MFU", "ratio");
   std::cout << line;
   for (const Json& m : models) {
     const bool has_torch = m.contains("torch_tokens_per_s");
-    std::snprintf(line, sizeof line, "%-8s %11lld %12.0f %6.1f%% %12s %6s%% %7sx\n", m["model"].get<std::string>().c_str(),
-                  static_cast<long long>(m["parameters"].get<int64_t>()), m["tokens_per_s"].get<double>(),
-                  100 * m["mfu"].get<double>(),
+    std::snprintf(line, sizeof line, "%-8s %11lld %12.0f %6.1f%% %12s %6s%% %7sx\n",
+                  m["model"].get<std::string>().c_str(), static_cast<long long>(m["parameters"].get<int64_t>()),
+                  m["tokens_per_s"].get<double>(), 100 * m["mfu"].get<double>(),
                   has_torch ? std::to_string(static_cast<int>(m["torch_tokens_per_s"].get<double>())).c_str() : "-",
                   has_torch ? std::to_string(100 * m["torch_mfu"].get<double>()).substr(0, 4).c_str() : "-",
                   has_torch ? std::to_string(m["ratio_vs_torch"].get<double>()).substr(0, 4).c_str() : "-");

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "model/bf16_gemm.h"
+#include "model/fused_ops.h"
 
 namespace flywheel::model {
 
@@ -12,11 +13,7 @@ RmsNormImpl::RmsNormImpl(int64_t dim, double eps_) : eps(eps_) {
   weight = register_parameter("weight", torch::ones({dim}));
 }
 
-torch::Tensor RmsNormImpl::forward(const torch::Tensor& x) {
-  torch::Tensor x32 = x.to(torch::kFloat32);
-  torch::Tensor normed = x32 * torch::rsqrt(x32.pow(2).mean(-1, /*keepdim=*/true) + eps);
-  return (weight.to(torch::kFloat32) * normed).to(x.scalar_type());
-}
+torch::Tensor RmsNormImpl::forward(const torch::Tensor& x) { return fused_rms_norm(x, weight, eps); }
 
 Rotary::Rotary(const ModelConfig& c) {
   const int64_t dim = c.head_dim;
@@ -44,31 +41,42 @@ std::pair<torch::Tensor, torch::Tensor> Rotary::cos_sin(const torch::Tensor& pos
   return {emb.cos(), emb.sin()};
 }
 
-torch::Tensor Rotary::apply(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin) {
-  const int64_t half = x.size(-1) / 2;
-  torch::Tensor rotated = torch::cat({-x.narrow(-1, half, half), x.narrow(-1, 0, half)}, -1);
-  torch::Tensor c = cos.unsqueeze(-2), s = sin.unsqueeze(-2);  // broadcast over heads
-  return x * c + rotated * s;
+torch::Tensor Rotary::apply(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin, double scale) {
+  return fused_rotary(x, cos, sin, scale);
 }
 
 torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, int64_t offset,
-                        std::optional<int64_t> sliding_window) {
+                        std::optional<int64_t> sliding_window, torch::Tensor* bias_memo) {
   const int64_t B = q.size(0), Tq = q.size(1), H = q.size(2), D = q.size(3);
   const int64_t K = k.size(1), Tk = k.size(2), G = H / K;
-  // Group the query heads that share a key-value head: [B, K, G*Tq, D].
-  torch::Tensor qg = q.view({B, Tq, K, G, D}).permute({0, 2, 3, 1, 4}).reshape({B, K, G * Tq, D});
-  torch::Tensor scores = torch::matmul(qg, k.transpose(-1, -2)) * (1.0 / std::sqrt(static_cast<double>(D)));
+  // Group the query heads that share a key-value head: [B*K, G*Tq, D].
+  torch::Tensor qg = q.view({B, Tq, K, G, D}).permute({0, 2, 3, 1, 4}).reshape({B * K, G * Tq, D});
+  torch::Tensor keys = k.reshape({B * K, Tk, D}).transpose(1, 2);
   const bool needs_mask = Tq > 1 || offset + Tq != Tk || (sliding_window && *sliding_window < Tk);
+  torch::Tensor scores;
   if (needs_mask) {
-    torch::Tensor qpos = torch::arange(offset, offset + Tq, torch::kInt64).unsqueeze(1);
-    torch::Tensor kpos = torch::arange(0, Tk, torch::kInt64).unsqueeze(0);
-    torch::Tensor blocked = kpos > qpos;
-    if (sliding_window) blocked = blocked | (kpos <= qpos - *sliding_window);
-    blocked = blocked.repeat({G, 1});  // rows are (group, query)
-    scores = scores.masked_fill(blocked, -std::numeric_limits<float>::infinity());
+    // The mask as an additive bias (0 or -inf) added by the GEMM itself
+    // (beta = 1): no separate masked_fill pass over the scores, nor its copy.
+    torch::Tensor bias = bias_memo && bias_memo->defined() && bias_memo->size(0) == G * Tq &&
+                                 bias_memo->size(1) == Tk && bias_memo->scalar_type() == q.scalar_type()
+                             ? *bias_memo
+                             : torch::Tensor();
+    if (!bias.defined()) {
+      torch::Tensor qpos = torch::arange(offset, offset + Tq, torch::kInt64).unsqueeze(1);
+      torch::Tensor kpos = torch::arange(0, Tk, torch::kInt64).unsqueeze(0);
+      torch::Tensor blocked = kpos > qpos;
+      if (sliding_window) blocked = blocked | (kpos <= qpos - *sliding_window);
+      bias = torch::zeros({Tq, Tk}, q.options().requires_grad(false))
+                 .masked_fill(blocked, -std::numeric_limits<float>::infinity())
+                 .repeat({G, 1});  // rows are (group, query)
+      if (bias_memo) *bias_memo = bias;
+    }
+    scores = torch::baddbmm(bias, qg, keys);
+  } else {
+    scores = torch::bmm(qg, keys);
   }
   torch::Tensor probs = torch::softmax(scores.to(torch::kFloat32), -1).to(q.scalar_type());
-  torch::Tensor out = torch::matmul(probs, v);  // [B, K, G*Tq, D]
+  torch::Tensor out = torch::bmm(probs, v.reshape({B * K, Tk, D}));  // [B*K, G*Tq, D]
   return out.view({B, K, G, Tq, D}).permute({0, 3, 1, 2, 4}).reshape({B, Tq, H * D});
 }
 
@@ -118,6 +126,32 @@ torch::Tensor linear(const torch::nn::Linear& layer, const torch::Tensor& x) {
   return F::linear(x, w.to(x.scalar_type()), bias);
 }
 
+namespace {
+
+// Training only (autograd on, fp32): q/k/v and gate/up as one GEMM each over
+// concatenated weights. Wider GEMMs run nearer the BLAS peak; the weight copy
+// is small next to the activations. Inference keeps separate projections (no
+// per-call copy of the weights, and the small-M kernels).
+bool fuse_projections(std::initializer_list<torch::nn::LinearImpl*> layers, const torch::Tensor& x) {
+  if (!torch::GradMode::is_enabled() || x.scalar_type() != torch::kFloat32) return false;
+  for (const torch::nn::LinearImpl* l : layers)
+    if (!l->weight.requires_grad() || l->weight.scalar_type() != torch::kFloat32) return false;
+  return true;
+}
+
+torch::Tensor fused_linear(std::initializer_list<torch::nn::LinearImpl*> layers, const torch::Tensor& x) {
+  std::vector<torch::Tensor> weights, biases;
+  for (const torch::nn::LinearImpl* l : layers) {
+    weights.push_back(l->weight);
+    if (l->bias.defined()) biases.push_back(l->bias);
+  }
+  // Either every layer has a bias (Qwen2's q/k/v) or none does.
+  torch::Tensor bias = biases.size() == weights.size() ? torch::cat(biases) : torch::Tensor();
+  return F::linear(x, torch::cat(weights), bias);
+}
+
+}  // namespace
+
 AttentionImpl::AttentionImpl(const ModelConfig& c) {
   const int64_t q = c.num_attention_heads * c.head_dim, kv = c.num_key_value_heads * c.head_dim;
   q_proj = register_module("q_proj", torch::nn::Linear(torch::nn::LinearOptions(c.hidden_size, q).bias(c.qkv_bias)));
@@ -134,6 +168,8 @@ MlpImpl::MlpImpl(const ModelConfig& c) {
 }
 
 torch::Tensor MlpImpl::forward(const torch::Tensor& x) {
+  if (fuse_projections({gate_proj.get(), up_proj.get()}, x))
+    return linear(down_proj, fused_swiglu(fused_linear({gate_proj.get(), up_proj.get()}, x)));
   return linear(down_proj, torch::silu(linear(gate_proj, x)) * linear(up_proj, x));
 }
 
@@ -156,10 +192,22 @@ torch::Tensor DecoderLayerImpl::forward(const torch::Tensor& x, const torch::Ten
     s.push_back(head_dim);
     return s;
   };
-  torch::Tensor q = linear(self_attn->q_proj, h).view(heads_shape(heads));
-  torch::Tensor k = linear(self_attn->k_proj, h).view(heads_shape(kv_heads));
-  torch::Tensor v = linear(self_attn->v_proj, h).view(heads_shape(kv_heads));
-  q = Rotary::apply(q, cos, sin);
+  torch::Tensor q, k, v;
+  const std::initializer_list<torch::nn::LinearImpl*> qkv = {self_attn->q_proj.get(), self_attn->k_proj.get(),
+                                                             self_attn->v_proj.get()};
+  if (fuse_projections(qkv, h)) {
+    torch::Tensor all = fused_linear(qkv, h);
+    const int64_t nq = heads * head_dim, nkv = kv_heads * head_dim;
+    q = all.narrow(-1, 0, nq).view(heads_shape(heads));
+    k = all.narrow(-1, nq, nkv).view(heads_shape(kv_heads));
+    v = all.narrow(-1, nq + nkv, nkv).view(heads_shape(kv_heads));
+  } else {
+    q = linear(self_attn->q_proj, h).view(heads_shape(heads));
+    k = linear(self_attn->k_proj, h).view(heads_shape(kv_heads));
+    v = linear(self_attn->v_proj, h).view(heads_shape(kv_heads));
+  }
+  // Queries carry the attention's 1/sqrt(D), applied with the rotation.
+  q = Rotary::apply(q, cos, sin, 1.0 / std::sqrt(static_cast<double>(head_dim)));
   k = Rotary::apply(k, cos, sin);
   torch::Tensor out = x + linear(self_attn->o_proj, attend(q, k, v));
   return out + mlp(post_attention_layernorm(out));
@@ -186,13 +234,22 @@ torch::Tensor CausalLmImpl::logits_from_hidden(const torch::Tensor& hidden) {
   return F::linear(hidden, w.scalar_type() == hidden.scalar_type() ? w : w.to(hidden.scalar_type()));
 }
 
+torch::Tensor CausalLmImpl::weighted_loss(const torch::Tensor& tokens, const torch::Tensor& targets,
+                                          const torch::Tensor& row_weights) {
+  torch::Tensor hidden = hidden_states(tokens);
+  const torch::Tensor& w = lm_head ? lm_head->weight : model->embed_tokens->weight;
+  return fused_linear_cross_entropy(hidden.reshape({-1, hidden.size(-1)}), w, targets.reshape({-1}),
+                                    row_weights.reshape({-1}));
+}
+
 torch::Tensor CausalLmImpl::hidden_states(const torch::Tensor& tokens) {
   const int64_t T = tokens.size(1);
   torch::Tensor x = model->embed_tokens(tokens).to(torch::kFloat32);
   auto [cos, sin] = rotary.cos_sin(torch::arange(T, torch::kInt64));
   const auto window = config.sliding_window;
+  torch::Tensor causal_bias;  // built by the first layer, shared by the others
   AttendFn attend = [&](const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v) {
-    return attention(q, k.permute({0, 2, 1, 3}), v.permute({0, 2, 1, 3}), 0, window);
+    return attention(q, k.permute({0, 2, 1, 3}), v.permute({0, 2, 1, 3}), 0, window, &causal_bias);
   };
   for (const auto& layer : *model->layers) x = layer->as<DecoderLayerImpl>()->forward(x, cos, sin, attend);
   return model->norm(x);

@@ -38,20 +38,24 @@ class Rotary {
   explicit Rotary(const ModelConfig& config);
   // cos and sin for positions [...] -> [..., D].
   std::pair<torch::Tensor, torch::Tensor> cos_sin(const torch::Tensor& positions) const;
-  // x [..., H, D] rotated by cos/sin [..., D].
-  static torch::Tensor apply(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin);
+  // x [..., H, D] rotated by cos/sin [..., D], times `scale`.
+  static torch::Tensor apply(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
+                             double scale = 1.0);
   const torch::Tensor& inv_freq() const { return inv_freq_; }
 
  private:
   torch::Tensor inv_freq_;  // [D/2] fp32
 };
 
-// softmax(q k^T / sqrt(D) + mask) v with grouped-query attention.
+// softmax(q k^T + mask) v with grouped-query attention; q comes already
+// scaled by 1/sqrt(D) (the rotation applies it).
 // q [B, Tq, H, D]; k, v [B, K, Tk, D]; query i sits at absolute position
 // offset + i and sees keys at positions <= offset + i (and, with a sliding
-// window W, > offset + i - W). Returns [B, Tq, H * D].
+// window W, > offset + i - W). Returns [B, Tq, H * D]. `bias_memo`, when
+// given, keeps the additive mask for the next call of the same shape (the
+// layers of one forward).
 torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, int64_t offset,
-                        std::optional<int64_t> sliding_window);
+                        std::optional<int64_t> sliding_window, torch::Tensor* bias_memo = nullptr);
 
 // Projections compute in the activation dtype even when weights are stored
 // in bf16 (kept that way to halve memory). Decode-sized fp32 inputs (at most
@@ -118,6 +122,11 @@ struct CausalLmImpl : torch::nn::Module {
   // Hidden states after the final norm: [B, T, E].
   torch::Tensor hidden_states(const torch::Tensor& tokens);
   torch::Tensor logits_from_hidden(const torch::Tensor& hidden);
+  // Σ row_weights * cross-entropy of the logits for tokens [B, T] against
+  // targets [B, T] (int64), row_weights [B, T] fp32 (a loss mask, or 1/count
+  // for a mean), without holding the [B, T, V] logits (fused_ops.h).
+  torch::Tensor weighted_loss(const torch::Tensor& tokens, const torch::Tensor& targets,
+                              const torch::Tensor& row_weights);
 
   // Inference over a ragged batch (no autograd): appends each sequence's
   // tokens to its cache (which must have room) and returns, per sequence, the

@@ -1,15 +1,15 @@
 #include "train/default_model.h"
 
-#include <chrono>
 #include <spdlog/spdlog.h>
 
+#include <chrono>
 #include <nlohmann/json.hpp>
 
+#include "core/atomic_file.h"
 #include "data/data.h"
 #include "model/model.h"
 #include "model/transformer.h"
 #include "tokenizer/tokenizer.h"
-#include "core/atomic_file.h"
 
 namespace flywheel {
 
@@ -33,8 +33,8 @@ Result<double> measure_step_seconds(const Tokenizer& tokenizer, const TrainOptio
   double best = 1e9;
   for (int i = 0; i < 3; ++i) {
     auto start = std::chrono::steady_clock::now();
-    torch::Tensor logits = module.forward(tokens);
-    torch::nn::functional::cross_entropy(logits.reshape({-1, config.vocab_size}), tokens.reshape({-1})).backward();
+    module.weighted_loss(tokens, tokens, torch::full(tokens.sizes(), 1.0 / static_cast<double>(tokens.numel())))
+        .backward();
     best = std::min(best, seconds_since(start));
   }
   return best * 1.15;  // optimizer, data and validation on top
@@ -109,7 +109,8 @@ Result<DefaultModelSummary> build_default_model(const DefaultModelOptions& o) {
     FW_ASSIGN_OR_RETURN(double step_seconds, measure_step_seconds(tokenizer, t));
     t.steps = std::clamp<int64_t>(static_cast<int64_t>(o.max_seconds * 0.9 / step_seconds), 50, o.max_steps);
     t.warmup = std::min<int64_t>(100, t.steps / 10);
-    spdlog::info("default model: {:.2f} s per step here: {} steps fit in {:.0f} s", step_seconds, t.steps, o.max_seconds);
+    spdlog::info("default model: {:.2f} s per step here: {} steps fit in {:.0f} s", step_seconds, t.steps,
+                 o.max_seconds);
     FW_RETURN_IF_ERROR(write_file_atomically(o.dir / "steps.txt", std::to_string(t.steps) + "\n"));
   } else {
     // A resumed build keeps the schedule it started with.

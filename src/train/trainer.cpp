@@ -59,18 +59,13 @@ struct BatchLoss {
 
 BatchLoss batch_loss(model::CausalLmImpl& module, const TokenBatch& batch) {
   const int64_t B = batch.batch_size, T = batch.seq_len;
-  torch::Tensor all = torch::from_blob(const_cast<int32_t*>(batch.tokens.data()), {B, T + 1}, torch::kInt32)
-                          .to(torch::kInt64);
+  torch::Tensor all =
+      torch::from_blob(const_cast<int32_t*>(batch.tokens.data()), {B, T + 1}, torch::kInt32).to(torch::kInt64);
   torch::Tensor inputs = all.narrow(1, 0, T), targets = all.narrow(1, 1, T);
-  torch::Tensor mask = torch::from_blob(const_cast<uint8_t*>(batch.loss_mask.data()), {B, T}, torch::kUInt8)
-                           .to(torch::kFloat32);
-  torch::Tensor logits = module.forward(inputs);
-  torch::Tensor losses = torch::nn::functional::cross_entropy(
-      logits.reshape({B * T, -1}), targets.reshape({B * T}),
-      torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone));
-  torch::Tensor flat_mask = mask.reshape({B * T});
-  const double counted = flat_mask.sum().item<double>();
-  torch::Tensor summed = (losses * flat_mask).sum();
+  torch::Tensor mask =
+      torch::from_blob(const_cast<uint8_t*>(batch.loss_mask.data()), {B, T}, torch::kUInt8).to(torch::kFloat32);
+  const double counted = mask.sum().item<double>();
+  torch::Tensor summed = module.weighted_loss(inputs, targets, mask);
   BatchLoss out;
   out.counted = static_cast<int64_t>(counted);
   out.sum_nats = summed.item<double>();
@@ -117,17 +112,28 @@ Result<Validation> validate(model::CausalLmImpl& module, const TrainOptions& o, 
 }  // namespace
 
 json train::recipe_json(const TrainOptions& o) {
-  return {{"mode", o.mode},         {"data", o.data.string()},
-          {"sft_data", o.sft_data.string()}, {"init", o.init.string()},
-          {"arch", o.arch},         {"preset", o.preset},
-          {"steps", o.steps},       {"batch_size", o.batch_size},
-          {"seq_len", o.seq_len},   {"grad_accum", o.grad_accum},
-          {"lr", o.lr},             {"min_lr", o.min_lr},
-          {"warmup", o.warmup},     {"schedule", o.schedule},
-          {"weight_decay", o.weight_decay}, {"beta1", o.beta1},
-          {"beta2", o.beta2},       {"eps", o.eps},
-          {"clip", o.clip},         {"seed", o.seed},
-          {"fim_rate", o.fim_rate}, {"fim_spm_rate", o.fim_spm_rate},
+  return {{"mode", o.mode},
+          {"data", o.data.string()},
+          {"sft_data", o.sft_data.string()},
+          {"init", o.init.string()},
+          {"arch", o.arch},
+          {"preset", o.preset},
+          {"steps", o.steps},
+          {"batch_size", o.batch_size},
+          {"seq_len", o.seq_len},
+          {"grad_accum", o.grad_accum},
+          {"lr", o.lr},
+          {"min_lr", o.min_lr},
+          {"warmup", o.warmup},
+          {"schedule", o.schedule},
+          {"weight_decay", o.weight_decay},
+          {"beta1", o.beta1},
+          {"beta2", o.beta2},
+          {"eps", o.eps},
+          {"clip", o.clip},
+          {"seed", o.seed},
+          {"fim_rate", o.fim_rate},
+          {"fim_spm_rate", o.fim_spm_rate},
           {"repo_level", o.repo_level}};
 }
 
@@ -152,7 +158,8 @@ Result<Tokenizer> tokenizer_for(const TrainOptions& o) {
   std::error_code ec;
   if (!fs::exists(path, ec)) path = dataset.manifest().value("tokenizer", json::object()).value("path", std::string());
   if (path.empty() || !fs::exists(path, ec))
-    return Status::not_found("the dataset " + o.data.string() + " names no tokenizer file that exists; pass --tokenizer");
+    return Status::not_found("the dataset " + o.data.string() +
+                             " names no tokenizer file that exists; pass --tokenizer");
   return Tokenizer::from_file(path);
 }
 
@@ -262,13 +269,13 @@ Result<TrainSummary> run_training(const TrainOptions& o) {
       summary.checkpoint = dir;
       return dist->barrier();
     }
-    const std::string lineage = train::lineage_json(
-        o.mode == "pretrain" ? json(nullptr) : json(o.init.string()),
-        json::array({o.mode == "sft" ? o.sft_data.string() : o.data.string()}), train::recipe_json(o), at_step,
-        last_loss, lineage_extra);
+    const std::string lineage =
+        train::lineage_json(o.mode == "pretrain" ? json(nullptr) : json(o.init.string()),
+                            json::array({o.mode == "sft" ? o.sft_data.string() : o.data.string()}),
+                            train::recipe_json(o), at_step, last_loss, lineage_extra);
     json state = {{"loader", loader.state()}, {"torch_seed", o.seed}};
-    FW_ASSIGN_OR_RETURN(summary.checkpoint,
-                        train::save_training_checkpoint(run, at_step, model, lineage, optimizer, std::move(state), o.keep));
+    FW_ASSIGN_OR_RETURN(summary.checkpoint, train::save_training_checkpoint(run, at_step, model, lineage, optimizer,
+                                                                            std::move(state), o.keep));
     return dist->barrier();
   };
 
@@ -302,9 +309,8 @@ Result<TrainSummary> run_training(const TrainOptions& o) {
       tokens *= dist->world_size();
     }
     const double grad_norm = train::clip_gradients(module.parameters(), o.clip);
-    FW_RETURN_IF_ERROR(train::check_divergence(loss_value, grad_norm, step,
-                                               summary.checkpoint.empty() && resume_from ? *resume_from
-                                                                                         : summary.checkpoint));
+    FW_RETURN_IF_ERROR(train::check_divergence(
+        loss_value, grad_norm, step, summary.checkpoint.empty() && resume_from ? *resume_from : summary.checkpoint));
     optimizer.step(lr);
     ++step;
     last_loss = loss_value;
@@ -324,7 +330,7 @@ Result<TrainSummary> run_training(const TrainOptions& o) {
                                                   {"grad_norm", grad_norm},
                                                   {"tokens_per_second", tps},
                                                   {"mfu", mfu}})
-                                                 .dump()));
+                                                .dump()));
       spdlog::info("step {}/{} loss {:.4f} lr {:.2e} grad norm {:.3f} {:.0f} tokens/s MFU {:.1f}%", step, o.steps,
                    loss_value, lr, grad_norm, tps, 100 * mfu);
       window_seconds = 0;
@@ -344,9 +350,12 @@ Result<TrainSummary> run_training(const TrainOptions& o) {
       FW_ASSIGN_OR_RETURN(Validation v, validate(module, o, tokenizer));
       summary.valid_loss = v.loss;
       summary.valid_bits_per_byte = v.bits_per_byte;
-      if (main_rank) FW_RETURN_IF_ERROR(run.append_metrics(
-          json({{"step", step}, {"valid_loss", v.loss}, {"valid_bits_per_byte", v.bits_per_byte}, {"valid_tokens", v.tokens}})
-              .dump()));
+      if (main_rank)
+        FW_RETURN_IF_ERROR(run.append_metrics(json({{"step", step},
+                                                    {"valid_loss", v.loss},
+                                                    {"valid_bits_per_byte", v.bits_per_byte},
+                                                    {"valid_tokens", v.tokens}})
+                                                  .dump()));
       spdlog::info("step {} validation loss {:.4f}, {:.3f} bits per byte", step, v.loss, v.bits_per_byte);
     }
     if ((o.save_every > 0 && step % o.save_every == 0) || step == o.steps || stop) {

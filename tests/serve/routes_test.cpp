@@ -349,12 +349,19 @@ TEST_F(RoutesTest, HealthAndMetrics) {
   EXPECT_EQ(testing::json_of(tabby)["model"], "tiny");
 
   ASSERT_EQ(post("/v1/completions", {{"prompt", "x"}, {"max_tokens", 1}})->status, 200);
-  auto metrics = server_->client()->Get("/metrics");
-  ASSERT_TRUE(metrics);
-  EXPECT_EQ(metrics->status, 200);
-  const std::string& text = metrics->body;
-  EXPECT_NE(text.find("flywheel_http_requests_total{route=\"/v1/completions\",status=\"200\"}"), std::string::npos)
-      << text;
+  // httplib counts a request in its logger, after the response is on the
+  // wire: the client may ask for /metrics before that, so wait for it.
+  const std::string counted = "flywheel_http_requests_total{route=\"/v1/completions\",status=\"200\"}";
+  std::string text;
+  for (int i = 0; i < 200 && text.find(counted) == std::string::npos; ++i) {
+    if (i > 0) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    auto metrics = server_->client()->Get("/metrics");
+    ASSERT_TRUE(metrics);
+    EXPECT_EQ(metrics->status, 200);
+    text = metrics->body;
+  }
+
+  EXPECT_NE(text.find(counted), std::string::npos) << text;
   EXPECT_NE(text.find("flywheel_http_request_duration_seconds_bucket{route=\"/v1/completions\",le=\"+Inf\"}"),
             std::string::npos);
   EXPECT_NE(text.find("flywheel_serving_model{deployment=\"auto\",model=\"tiny\"} 1"), std::string::npos);
