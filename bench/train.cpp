@@ -3,7 +3,7 @@
 // the share of step time spent waiting for gradient communication with 2 ranks.
 //
 // Models (random init, llama, tied embeddings, vocab 8192):
-//   default  ModelConfig::preset("default") (hidden 192, FFN 512, 4 layers, 6 heads, 2 KV heads)
+//   default  ModelConfig::preset("default") (hidden 256, FFN 688, 3 layers, 4 heads, 2 KV heads)
 //   20m      hidden 384, FFN 1536, 8 layers, 6 heads, 2 KV heads (~20.4M parameters)
 // One step, as train/trainer.cpp does it: random tokens [B, T+1] -> forward
 // -> mean cross-entropy -> backward -> clip_grad_norm_(1.0) -> train::AdamW

@@ -25,6 +25,8 @@ struct InitOptions {
   std::string out;
   uint64_t seed = 0;
   int64_t context = 0;
+  // Shape overrides of the preset (0: the preset's).
+  int64_t hidden = 0, ffn = 0, layers = 0, heads = 0, kv_heads = 0;
 };
 
 struct InfoOptions {
@@ -37,6 +39,13 @@ Status run_init(const InitOptions& o, const GlobalOptions& global) {
   FW_ASSIGN_OR_RETURN(ModelConfig config,
                       ModelConfig::preset(o.preset, o.arch, static_cast<int64_t>(tokenizer.vocab_size())));
   if (o.context > 0) config.max_position_embeddings = o.context;
+  if (o.hidden > 0) config.hidden_size = o.hidden;
+  if (o.ffn > 0) config.intermediate_size = o.ffn;
+  if (o.layers > 0) config.num_hidden_layers = o.layers;
+  if (o.heads > 0) config.num_attention_heads = o.heads;
+  if (o.kv_heads > 0) config.num_key_value_heads = o.kv_heads;
+  if (o.hidden > 0 || o.heads > 0) config.head_dim = config.hidden_size / config.num_attention_heads;
+  FW_RETURN_IF_ERROR(config.validate());
   // GPT-2 style: <|endoftext|> both starts an empty prompt and ends a document.
   for (const char* name : {"<|endoftext|>", "</s>", "<|end_of_text|>"}) {
     if (auto id = tokenizer.token_to_id(name)) {
@@ -81,33 +90,33 @@ Status run_info(const InfoOptions& o, const GlobalOptions& global) {
   nlohmann::json lineage;
   if (auto text = read_file(dir / "flywheel.json"); text.ok())
     lineage = nlohmann::json::parse(*text, nullptr, /*allow_exceptions=*/false);
-  nlohmann::json info = {
-      {"model", o.model},
-      {"model_type", config.model_type},
-      {"parameters", config.parameter_count()},
-      {"layers", config.num_hidden_layers},
-      {"hidden_size", config.hidden_size},
-      {"intermediate_size", config.intermediate_size},
-      {"attention_heads", config.num_attention_heads},
-      {"kv_heads", config.num_key_value_heads},
-      {"head_dim", config.head_dim},
-      {"context", config.max_position_embeddings},
-      {"rope_theta", config.rope_theta},
-      {"rope_scaling", config.rope_scaling.type},
-      {"tied_embeddings", config.tie_word_embeddings},
-      {"vocab_size", config.vocab_size},
-      {"tokenizer", {{"kind", tokenizer.kind()}, {"vocab_size", tokenizer.vocab_size()}}},
-      {"prompt_format", format.ok() ? nlohmann::json(format->name) : nlohmann::json(nullptr)},
-      {"tensors", weights.size()},
-      {"weight_bytes", weight_bytes},
-      {"dtypes", dtypes},
-      {"lineage", lineage.is_discarded() ? nlohmann::json(nullptr) : lineage}};
+  nlohmann::json info = {{"model", o.model},
+                         {"model_type", config.model_type},
+                         {"parameters", config.parameter_count()},
+                         {"layers", config.num_hidden_layers},
+                         {"hidden_size", config.hidden_size},
+                         {"intermediate_size", config.intermediate_size},
+                         {"attention_heads", config.num_attention_heads},
+                         {"kv_heads", config.num_key_value_heads},
+                         {"head_dim", config.head_dim},
+                         {"context", config.max_position_embeddings},
+                         {"rope_theta", config.rope_theta},
+                         {"rope_scaling", config.rope_scaling.type},
+                         {"tied_embeddings", config.tie_word_embeddings},
+                         {"vocab_size", config.vocab_size},
+                         {"tokenizer", {{"kind", tokenizer.kind()}, {"vocab_size", tokenizer.vocab_size()}}},
+                         {"prompt_format", format.ok() ? nlohmann::json(format->name) : nlohmann::json(nullptr)},
+                         {"tensors", weights.size()},
+                         {"weight_bytes", weight_bytes},
+                         {"dtypes", dtypes},
+                         {"lineage", lineage.is_discarded() ? nlohmann::json(nullptr) : lineage}};
   if (global.json) {
     print_json_line(info);
     return Status::OK();
   }
   std::string dtype_list;
-  for (const auto& [name, count] : dtypes) dtype_list += fmt::format("{}{} x{}", dtype_list.empty() ? "" : ", ", name, count);
+  for (const auto& [name, count] : dtypes)
+    dtype_list += fmt::format("{}{} x{}", dtype_list.empty() ? "" : ", ", name, count);
   print_text(fmt::format(
       "{}\n  architecture: {} ({:.2f}M parameters)\n  layers {}, hidden {}, ffn {}, heads {} (kv {}), head dim {}\n"
       "  context {}, rope theta {}, rope scaling {}, tied embeddings {}\n"
@@ -129,7 +138,8 @@ void add_model_command(CLI::App& app, const GlobalOptions& global, CommandAction
   model->footer(global_options_footer());
 
   auto init_options = std::make_shared<InitOptions>();
-  CLI::App* init = model->add_subcommand("init", "Write a randomly initialized model in Hugging Face checkpoint layout");
+  CLI::App* init =
+      model->add_subcommand("init", "Write a randomly initialized model in Hugging Face checkpoint layout");
   init->add_option("--arch", init_options->arch, "Architecture: llama, qwen2 or mistral")->capture_default_str();
   init->add_option("--preset", init_options->preset, "Shape: " + join(ModelConfig::preset_names(), ", "))
       ->capture_default_str();
@@ -138,14 +148,23 @@ void add_model_command(CLI::App& app, const GlobalOptions& global, CommandAction
   init->add_option("--seed", init_options->seed, "Random seed of the initialization")->capture_default_str();
   init->add_option("--context", init_options->context, "Context length (default: the preset's)")
       ->check(positive_integer());
+  init->add_option("--hidden", init_options->hidden, "Hidden size (default: the preset's)");
+  init->add_option("--ffn", init_options->ffn, "MLP intermediate size (default: the preset's)");
+  init->add_option("--layers", init_options->layers, "Decoder layers (default: the preset's)");
+  init->add_option("--heads", init_options->heads, "Attention heads (default: the preset's)");
+  init->add_option("--kv-heads", init_options->kv_heads, "Key-value heads (default: the preset's)");
   init->footer(global_options_footer());
-  init->callback([init_options, &global, action] { *action = [init_options, &global] { return run_init(*init_options, global); }; });
+  init->callback([init_options, &global, action] {
+    *action = [init_options, &global] { return run_init(*init_options, global); };
+  });
 
   auto info_options = std::make_shared<InfoOptions>();
   CLI::App* info = model->add_subcommand("info", "Describe a checkpoint (config, tokenizer, weights, lineage)");
   info->add_option("model", info_options->model, "Checkpoint directory")->required()->type_name("DIR");
   info->footer(global_options_footer());
-  info->callback([info_options, &global, action] { *action = [info_options, &global] { return run_info(*info_options, global); }; });
+  info->callback([info_options, &global, action] {
+    *action = [info_options, &global] { return run_info(*info_options, global); };
+  });
 }
 
 }  // namespace flywheel::cli

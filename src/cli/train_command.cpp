@@ -86,20 +86,20 @@ Status run_train_command(const TrainOptions& o, const LearnOptions& learn_flags,
     FW_ASSIGN_OR_RETURN(s, run_training(o));
   }
   if (!s.main_rank) return Status::OK();  // rank 0 reports for the run
-  nlohmann::json out = {{"out", o.out.string()},
-                        {"checkpoint", s.checkpoint.string()},
-                        {"start_step", s.start_step},
-                        {"steps", s.steps},
-                        {"loss", s.last_loss},
-                        {"valid_loss", s.valid_loss ? nlohmann::json(*s.valid_loss) : nlohmann::json(nullptr)},
-                        {"valid_bits_per_byte",
-                         s.valid_bits_per_byte ? nlohmann::json(*s.valid_bits_per_byte) : nlohmann::json(nullptr)},
-                        {"seconds", s.seconds},
-                        {"tokens_per_second", s.tokens_per_second},
-                        {"mfu", s.mfu},
-                        {"sgemm_peak_gflops", s.sgemm_peak_flops / 1e9},
-                        {"parameters", s.parameters},
-                        {"interrupted", s.interrupted}};
+  nlohmann::json out = {
+      {"out", o.out.string()},
+      {"checkpoint", s.checkpoint.string()},
+      {"start_step", s.start_step},
+      {"steps", s.steps},
+      {"loss", s.last_loss},
+      {"valid_loss", s.valid_loss ? nlohmann::json(*s.valid_loss) : nlohmann::json(nullptr)},
+      {"valid_bits_per_byte", s.valid_bits_per_byte ? nlohmann::json(*s.valid_bits_per_byte) : nlohmann::json(nullptr)},
+      {"seconds", s.seconds},
+      {"tokens_per_second", s.tokens_per_second},
+      {"mfu", s.mfu},
+      {"sgemm_peak_gflops", s.sgemm_peak_flops / 1e9},
+      {"parameters", s.parameters},
+      {"interrupted", s.interrupted}};
   if (learned)
     out.update({{"rows", learned->rows},
                 {"teacher_requests", learned->teacher_requests},
@@ -147,7 +147,9 @@ void add_train_command(CLI::App& app, const GlobalOptions& global, CommandAction
       ->capture_default_str()
       ->check(positive_integer());
   cmd->add_option("--seq-len", o->seq_len, "Tokens per sequence")->capture_default_str()->check(positive_integer());
-  cmd->add_option("--grad-accum", o->grad_accum, "Micro-batches per step")->capture_default_str()->check(positive_integer());
+  cmd->add_option("--grad-accum", o->grad_accum, "Micro-batches per step")
+      ->capture_default_str()
+      ->check(positive_integer());
   cmd->add_option("--lr", o->lr, "Peak learning rate")->capture_default_str();
   cmd->add_option("--min-lr", o->min_lr, "Final learning rate")->capture_default_str();
   cmd->add_option("--warmup", o->warmup, "Warmup steps")->capture_default_str();
@@ -158,7 +160,9 @@ void add_train_command(CLI::App& app, const GlobalOptions& global, CommandAction
   cmd->add_option("--beta2", o->beta2)->capture_default_str();
   cmd->add_option("--eps", o->eps)->capture_default_str();
   cmd->add_option("--clip", o->clip, "Clip gradients to this global norm (0: off)")->capture_default_str();
-  cmd->add_option("--log-every", o->log_every, "Steps between metrics lines")->capture_default_str()->check(positive_integer());
+  cmd->add_option("--log-every", o->log_every, "Steps between metrics lines")
+      ->capture_default_str()
+      ->check(positive_integer());
   cmd->add_option("--eval-every", o->eval_every, "Steps between validations (0: only at the end)")
       ->capture_default_str();
   cmd->add_option("--eval-batches", o->eval_batches, "Validation batches")->capture_default_str();
@@ -166,9 +170,13 @@ void add_train_command(CLI::App& app, const GlobalOptions& global, CommandAction
       ->capture_default_str();
   cmd->add_option("--keep", o->keep, "Checkpoints to keep")->capture_default_str()->check(positive_integer());
   cmd->add_option("--seed", o->seed, "Seed for initialization and data order")->capture_default_str();
-  cmd->add_option("--fim-rate", o->fim_rate, "Share of documents turned into fill-in-the-middle")->capture_default_str();
+  cmd->add_option("--fim-rate", o->fim_rate, "Share of documents turned into fill-in-the-middle")
+      ->capture_default_str();
   cmd->add_option("--fim-spm-rate", o->fim_spm_rate, "Share of FIM documents in SPM order")->capture_default_str();
   cmd->add_flag("--repo-level", o->repo_level, "Pack a repository's files together (<|repo_name|>, <|file_sep|>)");
+  cmd->add_option("--chunk-tokens", o->chunk_tokens,
+                  "Cut documents into chunks of this many tokens, shuffled (-1: --seq-len; 0: whole documents)")
+      ->capture_default_str();
   cmd->add_option("--threads", o->threads, "Threads (default: all cores)")->check(non_negative_integer());
   cmd->add_flag("!--no-resume", o->resume, "Start over even if the run directory has a checkpoint");
   cmd->add_option("--max-seconds", o->max_seconds, "Stop (with a checkpoint) after this much time")
@@ -191,8 +199,9 @@ void add_train_command(CLI::App& app, const GlobalOptions& global, CommandAction
       ->capture_default_str();
   cmd->add_option("--teacher", learn->teacher, "distill: teacher checkpoint directory or OpenAI-compatible URL")
       ->type_name("DIR_OR_URL");
-  cmd->add_option("--distill", learn->distill, "distill: logit | sequence (default: logit for a directory, "
-                                               "sequence for a URL)");
+  cmd->add_option("--distill", learn->distill,
+                  "distill: logit | sequence (default: logit for a directory, "
+                  "sequence for a URL)");
   cmd->add_option("--temperature", learn->temperature, "distill (logit): softening temperature T (loss x T^2)")
       ->capture_default_str();
   cmd->add_option("--teacher-model", learn->teacher_model, "distill: the \"model\" of requests to a URL teacher");

@@ -70,9 +70,15 @@ struct LoaderOptions {
   int64_t seq_len = 512;          // tokens per sequence (the loader returns seq_len + 1 for shifted targets)
   int64_t batch_size = 8;         // sequences per batch (per rank)
   uint64_t seed = 0;
-  double fim_rate = 0.5;         // per document piece of a window (Bavarian et al. 2022); valid: 0 unless fim_on_valid
-  double fim_spm_rate = 0.5;     // share of FIM documents in SPM order
-  bool repo_level = false;       // pack a repository's files together with <|repo_name|>/<|file_sep|>
+  double fim_rate = 0.5;      // per document piece of a window (Bavarian et al. 2022); valid: 0 unless fim_on_valid
+  double fim_spm_rate = 0.5;  // share of FIM documents in SPM order
+  bool repo_level = false;    // pack a repository's files together with <|repo_name|>/<|file_sep|>
+  // > 0 (and not repo_level): documents are cut into chunks of at most this
+  // many tokens, and the chunks are what is shuffled and packed, so that
+  // consecutive batches do not continue the same few documents (a row would
+  // otherwise stay in one long file for many steps). <|endoftext|> follows a
+  // document's last chunk only. 0: whole documents.
+  int64_t chunk_tokens = 0;
   int rank = 0, world_size = 1;  // each rank reads its own slice
   bool loop = true;              // start a new epoch (reshuffled) at the end; false: end after one pass
 

@@ -12,9 +12,11 @@ namespace {
 
 constexpr uint32_t kFraming = std::numeric_limits<uint32_t>::max();
 
+// A document, or with chunk_tokens a chunk of one.
 struct DocRef {
   uint32_t shard = 0;
   uint64_t begin = 0, end = 0;
+  bool ends_document = true;  // <|endoftext|> follows it
   uint64_t length() const { return end - begin; }
 };
 
@@ -94,8 +96,14 @@ Status PretrainLoader::open(const LoaderOptions& options, const Tokenizer& token
   for (const ShardEntry& e : entries) {
     FW_ASSIGN_OR_RETURN(TokenShard shard, dataset.open_shard(e, options.verify_checksums));
     const auto index = static_cast<uint32_t>(shards_.size());
-    for (uint64_t d = 0; d < shard.document_count(); ++d)
-      if (shard.document_length(d) > 0) docs_.push_back({index, shard.document_begin(d), shard.document_end(d)});
+    const uint64_t chunk = options.repo_level || options.chunk_tokens <= 0
+                               ? std::numeric_limits<uint64_t>::max()
+                               : static_cast<uint64_t>(options.chunk_tokens);
+    for (uint64_t d = 0; d < shard.document_count(); ++d) {
+      const uint64_t begin = shard.document_begin(d), end = shard.document_end(d);
+      for (uint64_t at = begin; at < end; at += std::min(chunk, end - at))
+        docs_.push_back({index, at, at + std::min(chunk, end - at), end - at <= chunk});
+    }
     dataset_tokens_ += shard.token_count();
     shards_.push_back(std::move(shard));
   }
@@ -105,7 +113,7 @@ Status PretrainLoader::open(const LoaderOptions& options, const Tokenizer& token
                                     (options.split == "valid" ? " (ingest with --valid-fraction above 0)" : ""));
 
   if (!options.repo_level) {
-    for (const DocRef& d : docs_) unit_length_.push_back(d.length() + 1);
+    for (const DocRef& d : docs_) unit_length_.push_back(d.length() + (d.ends_document ? 1 : 0));
   } else {
     auto repo_name = tok_.tokenizer->token_to_id("<|repo_name|>");
     auto file_sep = tok_.tokenizer->token_to_id("<|file_sep|>");
@@ -185,6 +193,7 @@ const UnitRuns& PretrainLoader::runs_of(size_t slot, uint32_t unit, uint64_t epo
   };
   if (!options_.repo_level) {
     add({unit, nullptr, docs_[unit].length()});
+    if (!docs_[unit].ends_document) return u;
   } else {
     add({kFraming, repo_headers_[unit].data(), repo_headers_[unit].size()});
     const std::vector<uint32_t>& files = repo_docs_[unit];
@@ -300,9 +309,13 @@ int64_t PretrainLoader::epoch() const {
 }
 
 nlohmann::json PretrainLoader::identity() const {
-  return {{"split", options_.split},           {"seed", options_.seed},
-          {"seq_len", options_.seq_len},       {"global_batch", lanes_total_},
-          {"repo_level", options_.repo_level}, {"units", units_},
+  return {{"split", options_.split},
+          {"seed", options_.seed},
+          {"seq_len", options_.seq_len},
+          {"global_batch", lanes_total_},
+          {"repo_level", options_.repo_level},
+          {"units", units_},
+          {"chunk_tokens", options_.repo_level ? 0 : std::max<int64_t>(options_.chunk_tokens, 0)},
           {"dataset_tokens", dataset_tokens_}};
 }
 

@@ -134,7 +134,8 @@ json train::recipe_json(const TrainOptions& o) {
           {"seed", o.seed},
           {"fim_rate", o.fim_rate},
           {"fim_spm_rate", o.fim_spm_rate},
-          {"repo_level", o.repo_level}};
+          {"repo_level", o.repo_level},
+          {"chunk_tokens", o.chunk_tokens < 0 ? o.seq_len : o.chunk_tokens}};
 }
 
 std::string train::lineage_json(const json& parent, const json& datasets, const json& recipe, int64_t step,
@@ -238,6 +239,7 @@ Result<TrainSummary> run_training(const TrainOptions& o) {
   lo.fim_rate = o.mode == "sft" ? 0 : o.fim_rate;
   lo.fim_spm_rate = o.fim_spm_rate;
   lo.repo_level = o.repo_level;
+  lo.chunk_tokens = o.chunk_tokens < 0 ? o.seq_len : o.chunk_tokens;
   lo.rank = dist->rank();
   lo.world_size = dist->world_size();
   FW_ASSIGN_OR_RETURN(DataLoader loader, DataLoader::open(lo, tokenizer));

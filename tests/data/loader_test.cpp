@@ -153,6 +153,43 @@ TEST_F(Loader, PacksEveryDocumentOnceWithSeparators) {
   EXPECT_EQ(target_bytes, stream_bytes);
 }
 
+TEST_F(Loader, ChunkedDocumentsCoverTheDataOnceInShuffledChunks) {
+  LoaderOptions o = base();
+  o.fim_rate = 0;
+  o.loop = false;
+  o.chunk_tokens = 16;
+  DataLoader loader = open(o);
+  const auto batches = take(loader, 100000);
+  std::multiset<TokenId> seen, expected;
+  int64_t separators = 0;
+  std::multiset<std::string> parts;
+  for (int64_t row = 0; row < o.batch_size; ++row) {
+    std::vector<TokenId> stream = lane_stream(batches, row);
+    while (!stream.empty() && stream.back() == id("<|fim_pad|>")) stream.pop_back();
+    for (TokenId t : stream) {
+      if (t == id("<|endoftext|>"))
+        ++separators;
+      else
+        seen.insert(t);
+    }
+    auto texts = split_on(tokenizer_->decode(stream), "<|endoftext|>");
+    parts.insert(texts.begin(), texts.end());
+  }
+  auto dataset = Dataset::open(*dir_ / "ds");
+  int64_t documents_in_split = 0;
+  for (const auto& e : dataset->shards("train")) {
+    auto shard = dataset->open_shard(e);
+    for (uint64_t d = 0; d < shard->document_count(); ++d, ++documents_in_split)
+      for (TokenId t : shard->document(d)) expected.insert(t);
+  }
+  EXPECT_EQ(seen, expected);                  // every token once
+  EXPECT_EQ(separators, documents_in_split);  // <|endoftext|> after each document's last chunk only
+  std::multiset<std::string> whole = documents("train");
+  int64_t intact = 0;
+  for (const std::string& doc : whole) intact += parts.count(doc) > 0;
+  EXPECT_LT(intact, documents_in_split / 2);  // chunks of one document do not arrive in a row
+}
+
 TEST_F(Loader, DeterministicForASeed) {
   LoaderOptions o = base();
   DataLoader a = open(o), b = open(o);
@@ -165,12 +202,13 @@ TEST_F(Loader, DeterministicForASeed) {
 }
 
 TEST_F(Loader, StateRestoreContinuesBitForBit) {
-  for (bool repo_level : {false, true}) {
+  for (int variant : {0, 1, 2}) {  // whole documents, repository level, chunks
     LoaderOptions o = base();
     o.batch_size = 3;
     o.seq_len = 256;
     o.fim_rate = 0.9;
-    o.repo_level = repo_level;
+    o.repo_level = variant == 1;
+    o.chunk_tokens = variant == 2 ? 40 : 0;
     DataLoader a = open(o);
     take(a, 7);
     const std::string saved = a.state().dump();
