@@ -111,6 +111,10 @@ void add_cycle_command(CLI::App& app, const GlobalOptions& global, CommandAction
   cmd->add_flag("--no-significance", args->no_significance,
                 "Promote on the point estimate alone (default: the 95% interval of the gain must exclude zero)");
   cmd->add_option("--replay-threads", o.replay_threads, "Replay workers")->capture_default_str();
+  cmd->add_option("--min-token-prob", o.min_token_prob,
+                  "Replay: end a suggestion before its first token below this probability (0: off)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1.0));
   cmd->add_option("--threads", o.threads, "Training threads (0: all cores)")->capture_default_str();
   cmd->add_option("--seed", o.seed, "Seed of replay sampling and training")->capture_default_str();
   cmd->callback([args, &global, action] { *action = [args, &global] { return run_cycle(*args, global); }; });

@@ -100,6 +100,11 @@ void add_replay_command(CLI::App& app, const GlobalOptions& global, CommandActio
                   "Stop after the hunk that brings the requests to this many (0: no limit)")
       ->check(non_negative_integer());
   cmd->add_option("--max-tokens", a->generation.max_tokens, "Most tokens per suggestion")->capture_default_str();
+  cmd->add_option("--min-token-prob", a->generation.min_token_prob,
+                  "End a suggestion before its first token below this probability (an empty one is not shown; "
+                  "0: off)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1.0));
   cmd->add_option("--temperature", a->generation.temperature, "Sampling temperature; 0 is greedy")
       ->capture_default_str();
   cmd->add_option("--resamples", a->replay.bootstrap_resamples, "Bootstrap resamples for the 95% intervals")

@@ -81,6 +81,7 @@ Result<eval::BackendFactory> model_backend(const Context& c, const std::string& 
   m.model_dir = model_dir;
   m.model_per_worker = c.o.replay_threads > 1;
   m.threads_per_model = 1;
+  m.generation.min_token_prob = c.o.min_token_prob;
   return eval::model_backend_factory(m);
 }
 

@@ -45,6 +45,9 @@ struct CycleOptions {
   // the same cursor points; a request cap would depend on the model.
   int64_t judge_hunks = 12;
   int replay_threads = 2;
+  // Replay (collect and judge): a suggestion ends before its first token
+  // below this probability (SamplingParams::min_token_prob); 0: off.
+  float min_token_prob = 0.0f;
   uint64_t seed = 0;
   int threads = 0;  // training threads (0: all cores)
 

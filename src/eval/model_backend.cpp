@@ -26,6 +26,7 @@ class ModelBackend final : public CompletionBackend {
     FW_RETURN_IF_ERROR(fit_prompt(query, request));
     request.params.temperature = generation_.temperature;
     request.params.max_tokens = generation_.max_tokens;
+    request.params.min_token_prob = generation_.min_token_prob;
     request.params.seed = query.seed;
     // Single-line rule (docs/replay.md): stop at the first newline that
     // follows some non-blank text.

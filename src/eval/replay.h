@@ -83,6 +83,9 @@ using BackendFactory = std::function<Result<std::unique_ptr<CompletionBackend>>(
 struct GenerationOptions {
   int max_tokens = 64;
   float temperature = 0.0f;  // 0: greedy (then the seed does not matter)
+  // End a suggestion before its first token below this probability (an
+  // empty one is not shown); 0: off. SamplingParams::min_token_prob.
+  float min_token_prob = 0.0f;
 };
 
 // A checkpoint run in this process: build_fim_prompt + generate(). The

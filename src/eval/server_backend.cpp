@@ -35,6 +35,7 @@ class ServerBackend final : public CompletionBackend {
                        {"suffix", suffix_window(query.suffix, kSuffixWindowBytes)},
                        {"max_tokens", options_.generation.max_tokens},
                        {"temperature", options_.generation.temperature},
+                       {"min_token_prob", options_.generation.min_token_prob},
                        {"seed", static_cast<int64_t>(query.seed >> 1)},  // the API's seed is a signed integer
                        {"single_line", query.single_line},               // the replay's rule, not the server's guess
                        {"truncate", true},

@@ -60,6 +60,12 @@ struct SamplingParams {
   int logprobs = 0;                // [0, 20]: how many top alternatives to report
   std::vector<std::string> stop;   // non-empty strings, at most kMaxStopStrings
   int max_tokens = 256;            // >= 1
+  // [0, 1]; 0 = off. The completion ends before the first token whose
+  // probability under the model (softmax of the raw logits, before penalties,
+  // temperature and filters) is below this: a suggestion holds only what the
+  // model is sure of, and one whose first token is unsure comes back empty
+  // (an editor shows nothing).
+  float min_token_prob = 0.0f;
 
   static constexpr int kMaxLogprobs = 20;
   static constexpr size_t kMaxStopStrings = 64;

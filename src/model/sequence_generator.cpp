@@ -1,6 +1,8 @@
 #include "model/sequence_generator.h"
 
 #include <algorithm>
+#include <cmath>
+#include <limits>
 
 namespace flywheel {
 
@@ -58,11 +60,26 @@ std::string SequenceGenerator::finish_text() {
   return text;
 }
 
+namespace {
+
+// p(id) under softmax(logits).
+double token_probability(std::span<const float> logits, TokenId id) {
+  float max = -std::numeric_limits<float>::infinity();
+  for (float l : logits) max = std::max(max, l);
+  double sum = 0;
+  for (float l : logits) sum += std::exp(static_cast<double>(l - max));
+  return std::exp(static_cast<double>(logits[id] - max)) / sum;
+}
+
+}  // namespace
+
 std::string SequenceGenerator::next(std::span<const float> logits) {
   if (done_) return {};
   SampledToken token = sampler_.sample(logits, context_tokens_, request_.prompt.size());
   std::string text;
-  if (std::find(stop_ids_.begin(), stop_ids_.end(), token.id) != stop_ids_.end()) {
+  const bool unsure = request_.params.min_token_prob > 0 && static_cast<size_t>(token.id) < logits.size() &&
+                      token_probability(logits, token.id) < request_.params.min_token_prob;
+  if (unsure || std::find(stop_ids_.begin(), stop_ids_.end(), token.id) != stop_ids_.end()) {
     result_.finish_reason = "stop";
     done_ = true;
     text = finish_text();

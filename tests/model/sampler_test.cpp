@@ -423,6 +423,7 @@ TEST(SamplingParams, ValidateNamesTheBadField) {
       {"logprobs", [](SamplingParams& p) { p.logprobs = 21; }},
       {"logprobs", [](SamplingParams& p) { p.logprobs = -1; }},
       {"max_tokens", [](SamplingParams& p) { p.max_tokens = 0; }},
+      {"min_token_prob", [](SamplingParams& p) { p.min_token_prob = 1.5f; }},
       {"stop[1]",
        [](SamplingParams& p) {
          p.stop = {"x", ""};

@@ -42,6 +42,32 @@ class SequenceGeneratorTest : public ::testing::Test {
 };
 Model* SequenceGeneratorTest::model_ = nullptr;
 
+TEST_F(SequenceGeneratorTest, MinTokenProbEndsBeforeTheFirstUnsureToken) {
+  const std::vector<TokenId> ids = model_->tokenizer().encode("return x + 1;");
+  ASSERT_GE(ids.size(), 3u);
+  const auto vocab = static_cast<size_t>(model_->config().vocab_size);
+  auto generate_with = [&](float threshold, size_t unsure_from) {
+    GenerationRequest request;
+    request.prompt = {5};
+    request.params.temperature = 0;
+    request.params.min_token_prob = threshold;
+    SequenceGenerator generator(*model_, request);
+    for (size_t i = 0; i < ids.size() && !generator.done(); ++i) {
+      std::vector<float> logits(vocab, 0.0f);
+      // Sure: e^10 against 511 ones (p ~ 0.98); unsure: e^1 (p ~ 0.005).
+      logits[ids[i]] = i >= unsure_from ? 1.0f : 10.0f;
+      generator.next(logits);
+    }
+    return generator.result();
+  };
+  GenerationResult cut = generate_with(0.5f, 2);
+  EXPECT_EQ(cut.tokens, std::vector<TokenId>(ids.begin(), ids.begin() + 2));
+  EXPECT_EQ(cut.finish_reason, "stop");
+  EXPECT_TRUE(generate_with(0.5f, 0).text.empty());  // nothing sure: nothing to show
+  EXPECT_EQ(generate_with(0.0f, 0).tokens, ids);     // off
+  EXPECT_EQ(generate_with(0.001f, 2).tokens, ids);   // every token above a low bar
+}
+
 TEST_F(SequenceGeneratorTest, SingleLineStopsAtTheFirstNewlineAfterText) {
   GenerationRequest r;
   r.single_line = true;
