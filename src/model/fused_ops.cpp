@@ -8,6 +8,8 @@
 #include <limits>
 #include <vector>
 
+#include "model/fast_exp.h"
+
 namespace flywheel::model {
 
 namespace {
@@ -49,27 +51,11 @@ torch::Tensor as_rows(const torch::Tensor& x, int64_t last) {
   return rows;
 }
 
-// ------------------------------------------------------------------ exp
-
-// e^x for the sigmoid, branch-free so that it vectorizes: Cephes' expf
-// (range reduction by ln 2 in two parts, degree-5 polynomial), relative
-// error about 2e-7 over the clamped range.
-inline float exp_approx(float x) {
-  x = std::min(std::max(x, -87.0f), 88.0f);
-  const float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;  // round to nearest
-  const float r = x - n * 0.693359375f + n * 2.12194440e-4f;
-  float p = 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  p = p * r * r + r + 1.0f;
-  const int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
-  return p * std::bit_cast<float>(bits);
+// 1 / (1 + e^-x) from e^-|x| <= 1, so the exp never overflows.
+inline float sigmoid(float x) {
+  const float e = exp_nonpositive(-std::abs(x));
+  return x >= 0 ? 1.0f / (1.0f + e) : e / (1.0f + e);
 }
-
-inline float sigmoid(float x) { return 1.0f / (1.0f + exp_approx(-x)); }
 
 // --------------------------------------------------------------- RMSNorm
 
@@ -302,12 +288,12 @@ FW_KERNEL void cross_entropy_rows(float* logits, int64_t V, const int64_t* targe
     if (grad) {
 #pragma omp simd reduction(+ : sum)
       for (int64_t i = 0; i < V; ++i) {
-        l[i] = exp_approx(l[i] - m);
+        l[i] = exp_nonpositive(l[i] - m);
         sum += l[i];
       }
     } else {
 #pragma omp simd reduction(+ : sum)
-      for (int64_t i = 0; i < V; ++i) sum += exp_approx(l[i] - m);
+      for (int64_t i = 0; i < V; ++i) sum += exp_nonpositive(l[i] - m);
     }
     losses[r] = static_cast<double>(std::log(sum)) + m - target_logit;
     if (grad) {
