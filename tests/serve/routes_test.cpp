@@ -105,6 +105,22 @@ TEST_F(RoutesTest, CompletionsPlainAndFim) {
   }
 }
 
+TEST_F(RoutesTest, MinTokenProbCutsUnsureSuggestions) {
+  // No token is certain (p = 1): with the bar at 1 nothing is shown.
+  auto none = post(
+      "/v1/completions",
+      {{"prompt", "def f(x):\n"}, {"suffix", "\n"}, {"max_tokens", 8}, {"temperature", 0}, {"min_token_prob", 1.0}});
+  ASSERT_TRUE(none);
+  ASSERT_EQ(none->status, 200) << none->body;
+  EXPECT_EQ(testing::json_of(none)["choices"][0]["text"], "");
+  EXPECT_EQ(testing::json_of(none)["choices"][0]["finish_reason"], "stop");
+  auto all = post(
+      "/v1/completions",
+      {{"prompt", "def f(x):\n"}, {"suffix", "\n"}, {"max_tokens", 8}, {"temperature", 0}, {"min_token_prob", 0.0}});
+  ASSERT_TRUE(all);
+  EXPECT_EQ(testing::json_of(all)["usage"]["completion_tokens"].get<int>() > 0, true) << all->body;
+}
+
 TEST_F(RoutesTest, CompletionsStreamMatchesWholeAnswer) {
   json request = {
       {"prompt", kPrefix}, {"suffix", kSuffix}, {"max_tokens", 12}, {"temperature", 0}, {"single_line", false}};
@@ -388,6 +404,8 @@ TEST_F(RoutesTest, BadRequestsGetOpenAiErrors) {
   expect_error(post("/v1/completions", {{"prompt", "x"}, {"max_tokens", "ten"}}), 400, "invalid_argument",
                "max_tokens");
   expect_error(post("/v1/chat/completions", {{"messages", "hi"}}), 400, "invalid_argument", "messages");
+  expect_error(post("/v1/completions", {{"prompt", "x"}, {"min_token_prob", 1.5}}), 400, "invalid_argument",
+               "min_token_prob");
   expect_error(post("/v1/completions", {{"model", "gpt-9"}, {"prompt", "x"}}), 404, "model_not_found", "model");
   expect_error(post("/infill", {{"model", "gpt-9"}}), 404, "model_not_found", "model");
   expect_error(client->Get("/v1/nothing-here"), 404, "unknown_url");
