@@ -106,6 +106,10 @@ void add_cycle_command(CLI::App& app, const GlobalOptions& global, CommandAction
   cmd->add_option("--batch-size", o.batch_size, "Sequences per step")->capture_default_str();
   cmd->add_option("--seq-len", o.seq_len, "Tokens per sequence")->capture_default_str();
   cmd->add_option("--lr", o.lr, "Peak learning rate of each stage")->capture_default_str();
+  cmd->add_option("--min-shown-ratio", o.min_shown_ratio,
+                  "Refuse a candidate that shows fewer than this share of the serving model's suggestions (0: off)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1.0));
   cmd->add_option("--margin", o.margin, "Relative acceptance gain the candidate needs (0.05 = 5%)")
       ->capture_default_str();
   cmd->add_flag("--no-significance", args->no_significance,

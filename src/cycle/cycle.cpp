@@ -260,7 +260,13 @@ Status decide(Context& c, CycleResult& result, const registry::ModelRecord& serv
   char buf[256];
   std::snprintf(buf, sizeof buf, "acceptance %.4f vs %.4f (difference %+.4f, 95%% interval %+.4f..%+.4f)",
                 cmp.candidate, cmp.baseline, cmp.difference.value, cmp.difference.low, cmp.difference.high);
-  if (cmp.difference.value <= 0 || gain < c.o.margin) {
+  const double shown_floor = c.o.min_shown_ratio * static_cast<double>(base.totals.shown);
+  if (static_cast<double>(cand.totals.shown) < shown_floor) {
+    std::snprintf(buf, sizeof buf, "%lld suggestions shown against the serving model's %lld (at least %.0f%% needed)",
+                  static_cast<long long>(cand.totals.shown), static_cast<long long>(base.totals.shown),
+                  100 * c.o.min_shown_ratio);
+    result.reason = std::string("shows too few: ") + buf;
+  } else if (cmp.difference.value <= 0 || gain < c.o.margin) {
     result.reason = std::string("no gain: ") + buf;
   } else if (c.o.require_significance && cmp.difference.low <= 0) {
     result.reason = std::string("not significant: ") + buf;

@@ -64,6 +64,10 @@ struct CycleOptions {
   // bootstrap interval of the difference must lie above zero.
   double margin = 0.0;
   bool require_significance = true;
+  // The acceptance rate rewards showing less: a candidate that shows fewer
+  // than this share of the serving model's suggestions on the judged hunks
+  // is refused whatever its rate (0: no such floor).
+  double min_shown_ratio = 0.25;
   bool show_progress = true;
 };
 
