@@ -39,7 +39,6 @@ Status run_local(int nproc) {
 Status run_default_model(const TrainOptions& o, bool out_given, const GlobalOptions& global) {
   DefaultModelOptions d;
   d.dir = out_given ? o.out : std::filesystem::path("flywheel-default");
-  d.project_root = find_project_root();
   d.threads = o.threads;
   d.seed = o.seed;
   if (o.max_seconds > 0) d.max_seconds = o.max_seconds;

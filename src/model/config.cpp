@@ -211,7 +211,7 @@ Result<ModelConfig> ModelConfig::preset(std::string_view name, std::string_view 
     c.max_position_embeddings = context;
   };
   if (name == "tiny") shape(64, 176, 2, 4, 2, 512);
-  // The embedded default: 4.5M parameters (2.1M of them the tied 8k
+  // The embedded default: 4.3M parameters (2.1M of them the tied 8k
   // embedding), sized by measurement for what a 2-core machine trains in
   // about 8 minutes: at that budget (~2M tokens) a wide, shallow model with
   // 64-wide heads reached lower validation bits per byte per second than

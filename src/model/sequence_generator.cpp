@@ -1,8 +1,8 @@
 #include "model/sequence_generator.h"
 
 #include <algorithm>
-#include <cmath>
-#include <limits>
+
+#include "model/fast_exp.h"
 
 namespace flywheel {
 
@@ -62,13 +62,12 @@ std::string SequenceGenerator::finish_text() {
 
 namespace {
 
-// p(id) under softmax(logits).
+// p(id) under softmax(logits), with the sampler's exp.
 double token_probability(std::span<const float> logits, TokenId id) {
-  float max = -std::numeric_limits<float>::infinity();
-  for (float l : logits) max = std::max(max, l);
+  const float max = *std::max_element(logits.begin(), logits.end());
   double sum = 0;
-  for (float l : logits) sum += std::exp(static_cast<double>(l - max));
-  return std::exp(static_cast<double>(logits[id] - max)) / sum;
+  for (float l : logits) sum += exp_nonpositive(l - max);
+  return exp_nonpositive(logits[id] - max) / sum;
 }
 
 }  // namespace

@@ -17,8 +17,7 @@ namespace flywheel {
 
 struct DefaultModelOptions {
   std::filesystem::path dir = "flywheel-default";
-  std::filesystem::path project_root;  // adds flywheel's own source to the corpus
-  double max_seconds = 500;            // training budget (the whole build stays under 10 minutes)
+  double max_seconds = 500;  // training budget (the whole build stays under 10 minutes)
   int64_t max_steps = 4000;
   int threads = 0;
   uint64_t seed = 0;
