@@ -98,8 +98,12 @@ void add_cycle_command(CLI::App& app, const GlobalOptions& global, CommandAction
   cmd->add_option("--judge-hunks", o.judge_hunks,
                   "Held-out hunks every model is judged on (the same cursor points for all)")
       ->capture_default_str();
-  cmd->add_option("--objectives", args->objectives, "Stages after continued pretraining: sft,dpo,kto,pg or none")
+  cmd->add_option("--objectives", args->objectives,
+                  "Stages after continued pretraining, in order: sft,dpo,kto,pg,distill,show or none (show last)")
       ->capture_default_str();
+  cmd->add_option("--teacher", o.teacher, "distill: the teacher, a checkpoint directory or an OpenAI-compatible URL");
+  cmd->add_option("--show-steps", o.show_steps, "show: steps of the show/no-show head")->capture_default_str();
+  cmd->add_option("--show-lr", o.show_lr, "show: learning rate of the show/no-show head")->capture_default_str();
   cmd->add_option("--cpt-steps", o.cpt_steps, "Continued-pretraining steps on the code (0: none)")
       ->capture_default_str();
   cmd->add_option("--steps", o.objective_steps, "Steps per objective stage")->capture_default_str();
@@ -117,6 +121,11 @@ void add_cycle_command(CLI::App& app, const GlobalOptions& global, CommandAction
   cmd->add_option("--replay-threads", o.replay_threads, "Replay workers")->capture_default_str();
   cmd->add_option("--min-token-prob", o.min_token_prob,
                   "Replay: end a suggestion before its first token below this probability (0: off)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1.0));
+  cmd->add_option("--min-show-prob", o.min_show_prob,
+                  "Replay: withhold a suggestion when the model's show head puts P(accept) below this (0 or no "
+                  "head: off)")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 1.0));
   cmd->add_option("--threads", o.threads, "Training threads (0: all cores)")->capture_default_str();

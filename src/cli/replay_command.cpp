@@ -105,6 +105,11 @@ void add_replay_command(CLI::App& app, const GlobalOptions& global, CommandActio
                   "0: off)")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 1.0));
+  cmd->add_option("--min-show-prob", a->generation.min_show_prob,
+                  "Withhold a suggestion when the model's show head (flywheel train --mode show) puts P(accept) "
+                  "below this (0, or a model without a head: off)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1.0));
   cmd->add_option("--temperature", a->generation.temperature, "Sampling temperature; 0 is greedy")
       ->capture_default_str();
   cmd->add_option("--resamples", a->replay.bootstrap_resamples, "Bootstrap resamples for the 95% intervals")

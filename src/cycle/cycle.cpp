@@ -4,6 +4,8 @@
 
 #include <chrono>
 #include <filesystem>
+#include <map>
+#include <set>
 
 #include "core/atomic_file.h"
 #include "core/hash.h"
@@ -13,6 +15,7 @@
 #include "feedback/datasets.h"
 #include "feedback/event_writer.h"
 #include "feedback/store.h"
+#include "learn/feedback_rows.h"
 #include "learn/learn.h"
 #include "model/model.h"
 #include "model/prompt_format.h"
@@ -82,6 +85,7 @@ Result<eval::BackendFactory> model_backend(const Context& c, const std::string& 
   m.model_per_worker = c.o.replay_threads > 1;
   m.threads_per_model = 1;
   m.generation.min_token_prob = c.o.min_token_prob;
+  m.generation.min_show_prob = c.o.min_show_prob;
   return eval::model_backend_factory(m);
 }
 
@@ -172,10 +176,17 @@ Result<fs::path> run_stage(const CycleOptions& o, const std::string& mode, const
   } else if (mode == "sft") {
     t.sft_data = data;
   }
+  if (mode == "show") {
+    t.steps = o.show_steps;
+    t.lr = o.show_lr;
+    t.min_lr = o.show_lr / 10;
+    t.warmup = std::max<int64_t>(1, t.steps / 10);
+  }
   if (is_learn_mode(mode)) {
     LearnOptions l;
     l.train = t;
     l.train.data = data;
+    l.teacher = o.teacher;
     FW_ASSIGN_OR_RETURN(LearnSummary s, run_learning(l));
     return s.train.checkpoint;
   }
@@ -187,6 +198,30 @@ Result<fs::path> run_stage(const CycleOptions& o, const std::string& mode, const
 int64_t count_rows(const fs::path& file) {
   auto text = read_file(file);
   return text.ok() ? static_cast<int64_t>(std::count(text->begin(), text->end(), '\n')) : 0;
+}
+
+// The rows file of each objective in a cycle's datasets/train.
+const std::map<std::string, std::string>& objective_files() {
+  static const std::map<std::string, std::string> files = {{"sft", "sft.jsonl"},       {"dpo", "preferences.jsonl"},
+                                                           {"kto", "unpaired.jsonl"},  {"pg", "rewards.jsonl"},
+                                                           {"show", "unpaired.jsonl"}, {"distill", "prompts.jsonl"}};
+  return files;
+}
+
+// Distillation's prompts: each distinct prompt of the cycle's suggestions
+// (unpaired.jsonl), without a completion, so the teacher writes one.
+Result<fs::path> write_distill_prompts(const fs::path& train_dir, const fs::path& out) {
+  if (fs::exists(out)) return out;
+  std::string lines;
+  const fs::path unpaired = train_dir / "unpaired.jsonl";
+  if (fs::exists(unpaired)) {
+    FW_ASSIGN_OR_RETURN(std::vector<learn::UnpairedRow> rows, learn::read_unpaired_rows(unpaired));
+    std::set<std::string> seen;
+    for (const learn::UnpairedRow& r : rows)
+      if (seen.insert(r.prompt).second) lines += json{{"prompt", r.prompt}}.dump() + "\n";
+  }
+  FW_RETURN_IF_ERROR(write_file_atomically(out, lines));
+  return out;
 }
 
 // Step 3: continued pretraining on the slice's code, then the recipe's objectives.
@@ -212,13 +247,11 @@ Result<fs::path> learn_candidate(Context& c, const registry::ModelRecord& servin
     FW_ASSIGN_OR_RETURN(current, run_stage(c.o, "continue", current, dir / "cpt", c.o.cpt_steps, ingest.out));
     recipe["stages"].push_back({{"mode", "continue"}, {"steps", c.o.cpt_steps}, {"code_at", slice_end}});
   }
-  const std::map<std::string, std::string> files = {
-      {"sft", "sft.jsonl"}, {"dpo", "preferences.jsonl"}, {"kto", "unpaired.jsonl"}, {"pg", "rewards.jsonl"}};
   for (const std::string& objective : c.o.objectives) {
-    auto file = files.find(objective);
-    if (file == files.end())
-      return Status::invalid_argument("unknown objective '" + objective + "' (sft, dpo, kto, pg)");
-    const fs::path data = dir / "datasets" / "train" / file->second;
+    fs::path data = dir / "datasets" / "train" / objective_files().at(objective);
+    if (objective == "distill") {
+      FW_ASSIGN_OR_RETURN(data, write_distill_prompts(dir / "datasets" / "train", data));
+    }
     const int64_t rows = count_rows(data);
     if (rows == 0) {
       spdlog::warn("cycle: no rows for {} in {}; stage skipped", objective, data.string());
@@ -227,14 +260,17 @@ Result<fs::path> learn_candidate(Context& c, const registry::ModelRecord& servin
     }
     const fs::path learn_data = objective == "sft" ? data : data.parent_path();
     auto next = run_stage(c.o, objective, current, dir / objective, c.o.objective_steps, learn_data);
-    if (!next.ok() && objective == "kto" && next.status().code() == StatusCode::kInvalidArgument) {
-      // KTO needs both labels; a cycle whose suggestions were all accepted (or all rejected) skips it.
-      spdlog::warn("cycle: kto skipped: {}", next.status().to_string());
+    if (!next.ok() && (objective == "kto" || objective == "show") &&
+        next.status().code() == StatusCode::kInvalidArgument) {
+      // KTO and the show head need both labels; a cycle whose suggestions were all accepted (or all rejected) skips
+      // them.
+      spdlog::warn("cycle: {} skipped: {}", objective, next.status().to_string());
       recipe["stages"].push_back({{"mode", objective}, {"skipped", next.status().message()}});
       continue;
     }
     FW_ASSIGN_OR_RETURN(current, std::move(next));
-    recipe["stages"].push_back({{"mode", objective}, {"steps", c.o.objective_steps}, {"rows", rows}});
+    recipe["stages"].push_back(
+        {{"mode", objective}, {"steps", objective == "show" ? c.o.show_steps : c.o.objective_steps}, {"rows", rows}});
   }
   // The servable candidate: weights without trainer state, with its lineage.
   FW_ASSIGN_OR_RETURN(Model model, Model::load(current));
@@ -309,9 +345,27 @@ json CycleResult::to_json() const {
           {"seconds", seconds}};
 }
 
+Status CycleOptions::validate() const {
+  if (repo.empty()) return Status::invalid_argument("no repository given (--repo PATH)");
+  for (size_t i = 0; i < objectives.size(); ++i) {
+    const std::string& objective = objectives[i];
+    if (!objective_files().contains(objective))
+      return Status::invalid_argument("unknown objective '" + objective + "' (sft, dpo, kto, pg, distill, show)");
+    if (objective == "show" && i + 1 != objectives.size())
+      return Status::invalid_argument(
+          "the show objective must come last: it trains a head on the final weights, and a later stage would "
+          "change them");
+    if (objective == "distill" && teacher.empty())
+      return Status::invalid_argument("the distill objective needs --teacher (a checkpoint directory or a URL)");
+  }
+  if (show_steps < 1) return Status::invalid_argument("--show-steps must be at least 1");
+  if (!(show_lr > 0)) return Status::invalid_argument("--show-lr must be positive");
+  return Status::OK();
+}
+
 Result<std::vector<CycleResult>> run_cycles(const CycleOptions& o,
                                             const std::function<void(const CycleResult&)>& on_cycle) {
-  if (o.repo.empty()) return Status::invalid_argument("no repository given (--repo PATH)");
+  FW_RETURN_IF_ERROR(o.validate());
   Context c{o, o.db.empty() ? (o.work_dir / "flywheel.db").string() : o.db, nullptr, nullptr, {}};
   std::error_code ec;
   fs::create_directories(o.work_dir, ec);

@@ -5,7 +5,8 @@
 //   2. datasets build SFT / preference / unpaired / reward rows from them;
 //   3. learn    a candidate from the serving model: continued pretraining on
 //               the code as of the slice's last commit (FIM), then the recipe's
-//               objectives on the rows (sft by default; dpo, kto, pg);
+//               objectives on the rows (sft by default; dpo, kto, pg, distill
+//               from a teacher, and show: the show/no-show head, last);
 //   4. judge    candidate and serving model on held-out history (commits
 //               newer than anything trained on), paired bootstrap interval;
 //   5. decide   promote when the candidate wins by the margin, else refuse
@@ -48,12 +49,21 @@ struct CycleOptions {
   // Replay (collect and judge): a suggestion ends before its first token
   // below this probability (SamplingParams::min_token_prob); 0: off.
   float min_token_prob = 0.0f;
+  // Replay: withhold a suggestion when the model's show head puts P(accept)
+  // below this (SamplingParams::min_show_prob); 0 or no head: off.
+  float min_show_prob = 0.0f;
   uint64_t seed = 0;
   int threads = 0;  // training threads (0: all cores)
 
   // The recipe: stages after continued pretraining, in order, from
-  // "sft", "dpo", "kto", "pg". Empty: continued pretraining alone.
+  // "sft", "dpo", "kto", "pg", "distill", "show". Empty: continued
+  // pretraining alone. "show" trains the show/no-show head on the final
+  // weights, so it must come last; "distill" needs `teacher` and learns from
+  // the teacher's completions at the cycle's collected prompts.
   std::vector<std::string> objectives = {"sft"};
+  std::string teacher;       // distill: a checkpoint directory or an OpenAI-compatible URL
+  int64_t show_steps = 200;  // the show head's steps (a logistic regression on cached features)
+  double show_lr = 1e-2;
   int64_t cpt_steps = 40;        // 0: no continued pretraining
   int64_t objective_steps = 30;  // per objective stage
   int64_t batch_size = 4, seq_len = 256;
@@ -69,6 +79,9 @@ struct CycleOptions {
   // is refused whatever its rate (0: no such floor).
   double min_shown_ratio = 0.25;
   bool show_progress = true;
+
+  // OK, or invalid_argument naming the objective or option.
+  Status validate() const;
 };
 
 struct CycleResult {

@@ -27,6 +27,7 @@ class ModelBackend final : public CompletionBackend {
     request.params.temperature = generation_.temperature;
     request.params.max_tokens = generation_.max_tokens;
     request.params.min_token_prob = generation_.min_token_prob;
+    request.params.min_show_prob = generation_.min_show_prob;
     request.params.seed = query.seed;
     // Single-line rule (docs/replay.md): stop at the first newline that
     // follows some non-blank text.

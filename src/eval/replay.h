@@ -86,6 +86,9 @@ struct GenerationOptions {
   // End a suggestion before its first token below this probability (an
   // empty one is not shown); 0: off. SamplingParams::min_token_prob.
   float min_token_prob = 0.0f;
+  // Withhold a suggestion when the model's show head puts P(accept) below
+  // this (SamplingParams::min_show_prob); 0 or a model without a head: off.
+  float min_show_prob = 0.0f;
 };
 
 // A checkpoint run in this process: build_fim_prompt + generate(). The

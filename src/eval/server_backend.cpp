@@ -36,6 +36,7 @@ class ServerBackend final : public CompletionBackend {
                        {"max_tokens", options_.generation.max_tokens},
                        {"temperature", options_.generation.temperature},
                        {"min_token_prob", options_.generation.min_token_prob},
+                       {"min_show_prob", options_.generation.min_show_prob},
                        {"seed", static_cast<int64_t>(query.seed >> 1)},  // the API's seed is a signed integer
                        {"single_line", query.single_line},               // the replay's rule, not the server's guess
                        {"truncate", true},

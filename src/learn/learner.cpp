@@ -176,7 +176,8 @@ Result<LearnSummary> run_sequence_distillation(const LearnOptions& o, const fs::
   LearnSummary summary;
   std::optional<Model> teacher;
   if (!learn::is_teacher_url(o.teacher)) {
-    FW_ASSIGN_OR_RETURN(Model m, Model::load(o.teacher, LoadOptions{WeightDtype::kFloat32, o.train.threads}));
+    FW_ASSIGN_OR_RETURN(
+        Model m, Model::load(o.teacher, LoadOptions{WeightDtype::kFloat32, o.train.threads, /*show_head=*/false}));
     teacher.emplace(std::move(m));
   }
   FW_ASSIGN_OR_RETURN(std::vector<learn::DistillRow> rows,
@@ -213,7 +214,7 @@ Result<LearnSummary> run_learning(const LearnOptions& o) {
   train::RunDir run(t.out);
   FW_ASSIGN_OR_RETURN(std::optional<fs::path> resume_from, run.latest());
   if (!t.resume) resume_from.reset();
-  const LoadOptions load{WeightDtype::kFloat32, threads};
+  const LoadOptions load{WeightDtype::kFloat32, threads, /*show_head=*/false};
   FW_ASSIGN_OR_RETURN(Model policy, Model::load(resume_from ? *resume_from : t.init, load));
   // The anchor is always --init (or --reference), also after a resume; the
   // show head trains on the policy's own hidden states and needs none.

@@ -10,11 +10,16 @@ namespace {
 
 std::optional<torch::Dtype> torch_dtype(DType d) {
   switch (d) {
-    case DType::kF32: return torch::kFloat32;
-    case DType::kF16: return torch::kFloat16;
-    case DType::kBF16: return torch::kBFloat16;
-    case DType::kF64: return torch::kFloat64;
-    default: return std::nullopt;
+    case DType::kF32:
+      return torch::kFloat32;
+    case DType::kF16:
+      return torch::kFloat16;
+    case DType::kBF16:
+      return torch::kBFloat16;
+    case DType::kF64:
+      return torch::kFloat64;
+    default:
+      return std::nullopt;
   }
 }
 
@@ -49,8 +54,8 @@ Status load_weights(const std::filesystem::path& dir, CausalLmImpl& module) {
                                 " but the config needs " + shape_string(param.value().sizes()));
     // from_blob does not copy; the copy_ into the parameter does, so the
     // mapping may go away afterwards.
-    torch::Tensor source = torch::from_blob(const_cast<std::byte*>(view->data.data()), view->shape,
-                                            torch::TensorOptions().dtype(*dtype));
+    torch::Tensor source =
+        torch::from_blob(const_cast<std::byte*>(view->data.data()), view->shape, torch::TensorOptions().dtype(*dtype));
     param.value().copy_(source);
   }
   return Status::OK();
@@ -78,22 +83,24 @@ Result<std::map<std::string, torch::Tensor>> load_tensors(const std::filesystem:
     if (!dtype)
       return Status::corruption(path.string() + ": tensor '" + name + "' has unsupported dtype " +
                                 std::string(dtype_name(view.dtype)));
-    out[name] = torch::from_blob(const_cast<std::byte*>(view.data.data()), view.shape,
-                                 torch::TensorOptions().dtype(*dtype))
-                    .clone();
+    out[name] =
+        torch::from_blob(const_cast<std::byte*>(view.data.data()), view.shape, torch::TensorOptions().dtype(*dtype))
+            .clone();
   }
   return out;
 }
 
 Status save_checkpoint(const std::filesystem::path& dir, const ModelConfig& config, const Tokenizer& tokenizer,
                        CausalLmImpl& module, const std::string& lineage_json,
-                       const std::function<Status(const std::filesystem::path& temp_dir)>& extra) {
+                       const std::function<Status(const std::filesystem::path& temp_dir)>& extra,
+                       const std::vector<std::pair<std::string, torch::Tensor>>& extra_tensors) {
   std::vector<std::pair<std::string, torch::Tensor>> tensors;
   bool any_bf16 = false;
   for (auto& param : module.named_parameters()) {
     any_bf16 |= param.value().scalar_type() == torch::kBFloat16;
     tensors.emplace_back(param.key(), param.value());
   }
+  tensors.insert(tensors.end(), extra_tensors.begin(), extra_tensors.end());
   ModelConfig written = config;
   written.torch_dtype = any_bf16 ? "bfloat16" : "float32";
   return write_directory_atomically(dir, [&](const std::filesystem::path& tmp) -> Status {

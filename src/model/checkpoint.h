@@ -24,12 +24,15 @@ Status load_weights(const std::filesystem::path& dir, CausalLmImpl& module);
 // and model.safetensors into `dir`, atomically (temp dir renamed into place).
 // `extra` writes more files into the same temporary directory (the trainer's
 // optimizer and state), so they appear together or not at all.
+// `extra_tensors` go into model.safetensors after the module's (the show head).
 Status save_checkpoint(const std::filesystem::path& dir, const ModelConfig& config, const Tokenizer& tokenizer,
                        CausalLmImpl& module, const std::string& lineage_json,
-                       const std::function<Status(const std::filesystem::path& temp_dir)>& extra = {});
+                       const std::function<Status(const std::filesystem::path& temp_dir)>& extra = {},
+                       const std::vector<std::pair<std::string, torch::Tensor>>& extra_tensors = {});
 
 // Writes named tensors (F32, BF16 or F16) as one safetensors file, atomically.
-Status save_tensors(const std::filesystem::path& path, const std::vector<std::pair<std::string, torch::Tensor>>& tensors);
+Status save_tensors(const std::filesystem::path& path,
+                    const std::vector<std::pair<std::string, torch::Tensor>>& tensors);
 
 // Reads every tensor of a safetensors file into memory (copies, fp dtypes kept).
 Result<std::map<std::string, torch::Tensor>> load_tensors(const std::filesystem::path& path);

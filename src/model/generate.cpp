@@ -17,13 +17,14 @@ Result<GenerationResult> generate(Model& model, const GenerationRequest& request
   TokenId fed = 0;
   bool first = true;
   while (!generator.done()) {
-    ForwardItem item{cache.get(), next, false};
+    float show = 0;
+    ForwardItem item{cache.get(), next, false, generator.wants_show_probability() ? &show : nullptr};
     FW_ASSIGN_OR_RETURN(auto logits, model.forward(std::span<ForwardItem>(&item, 1)));
     if (first) {
       generator.result().prefill_seconds = std::chrono::duration<double>(Clock::now() - started).count();
       first = false;
     }
-    std::string text = generator.next(logits[0]);
+    std::string text = generator.next(logits[0], item.show_probability ? std::optional<float>(show) : std::nullopt);
     if (!text.empty() && on_text && !on_text(text)) generator.cancel("cancelled");
     fed = generator.last_token();
     next = std::span<const TokenId>(&fed, 1);

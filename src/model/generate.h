@@ -7,6 +7,7 @@
 #pragma once
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -17,7 +18,7 @@
 namespace flywheel {
 
 struct GenerationRequest {
-  std::vector<TokenId> prompt;          // at least one token
+  std::vector<TokenId> prompt;  // at least one token
   SamplingParams params;
   std::vector<TokenId> stop_token_ids;  // besides the model's eos ids
   // Stop at the first newline once the completion has shown non-whitespace
@@ -29,11 +30,15 @@ struct GenerationRequest {
 
 struct GenerationResult {
   std::string text;
-  std::vector<TokenId> tokens;          // generated ids (a stop token is not included)
-  std::string finish_reason;            // "stop", "length" or "cancelled"
-  std::vector<SampledToken> logprobs;   // one per generated token when params.logprobs > 0
+  std::vector<TokenId> tokens;         // generated ids (a stop token is not included)
+  std::string finish_reason;           // "stop", "length" or "cancelled"
+  std::vector<SampledToken> logprobs;  // one per generated token when params.logprobs > 0
   double prefill_seconds = 0;
   double decode_seconds = 0;
+  // The show head's P(accept) at the prompt's end, when params.min_show_prob
+  // asked for it and the model has a head; withheld: it was below.
+  std::optional<float> show_probability;
+  bool withheld = false;
 };
 
 // Called with each piece of text as it becomes final; return false to cancel.

@@ -6,6 +6,7 @@
 
 #include "core/atomic_file.h"
 #include "model/checkpoint.h"
+#include "model/show_head.h"
 #include "model/transformer.h"
 
 namespace flywheel {
@@ -15,6 +16,7 @@ struct Model::State {
   Tokenizer tokenizer;
   model::CausalLm module{nullptr};
   WeightDtype dtype = WeightDtype::kFloat32;
+  std::optional<ShowHead> show_head;
   State(ModelConfig c, Tokenizer t) : config(std::move(c)), tokenizer(std::move(t)) {}
 };
 
@@ -58,6 +60,7 @@ const ModelConfig& Model::config() const { return state_->config; }
 const Tokenizer& Model::tokenizer() const { return state_->tokenizer; }
 WeightDtype Model::weight_dtype() const { return state_->dtype; }
 model::CausalLmImpl& Model::module() { return *state_->module; }
+const ShowHead* Model::show_head() const { return state_->show_head ? &*state_->show_head : nullptr; }
 
 namespace {
 
@@ -87,6 +90,9 @@ Result<Model> Model::load(const std::filesystem::path& dir, const LoadOptions& o
     state->module = model::CausalLm(state->config);
     state->module->eval();
     FW_RETURN_IF_ERROR(model::load_weights(dir, *state->module));
+    if (options.show_head) {
+      FW_ASSIGN_OR_RETURN(state->show_head, load_show_head(dir, state->config.hidden_size));
+    }
     if (options.dtype == WeightDtype::kBFloat16) state->module->set_weight_dtype(torch::kBFloat16);
     state->dtype = options.dtype;
   } catch (const c10::Error& e) {
@@ -104,9 +110,12 @@ Result<Model> Model::create_random(const ModelConfig& config, Tokenizer tokenize
     state->module = model::CausalLm(state->config);
     torch::NoGradGuard no_grad;
     for (auto& p : state->module->named_parameters()) {
-      if (p.key().find("norm") != std::string::npos) p.value().fill_(1.0);
-      else if (p.key().ends_with(".bias")) p.value().zero_();
-      else p.value().normal_(0.0, 0.02);
+      if (p.key().find("norm") != std::string::npos)
+        p.value().fill_(1.0);
+      else if (p.key().ends_with(".bias"))
+        p.value().zero_();
+      else
+        p.value().normal_(0.0, 0.02);
     }
   } catch (const c10::Error& e) {
     return Status::internal(std::string("creating a model: ") + e.what_without_backtrace());
@@ -116,8 +125,14 @@ Result<Model> Model::create_random(const ModelConfig& config, Tokenizer tokenize
 
 Status Model::save(const std::filesystem::path& dir, const std::string& lineage_json,
                    const std::function<Status(const std::filesystem::path& temp_dir)>& extra) const {
+  std::vector<std::pair<std::string, torch::Tensor>> head_tensors;
+  if (state_->show_head) {
+    head_tensors.emplace_back(kShowHeadWeight, torch::tensor(state_->show_head->weight, torch::kFloat32));
+    head_tensors.emplace_back(kShowHeadBias,
+                              torch::tensor(std::vector<float>{state_->show_head->bias}, torch::kFloat32));
+  }
   return model::save_checkpoint(dir, state_->config, state_->tokenizer, *state_->module,
-                                lineage_json.empty() ? "{}\n" : lineage_json, extra);
+                                lineage_json.empty() ? "{}\n" : lineage_json, extra, head_tensors);
 }
 
 std::unique_ptr<KvCache> Model::new_cache(int64_t capacity) const {
@@ -170,7 +185,14 @@ Result<std::vector<std::vector<float>>> Model::forward(std::span<ForwardItem> it
         item.cache->reserve(std::min(c.max_position_embeddings, std::max(needed, 2 * item.cache->capacity())));
       batch.push_back({&item.cache->state_->tensors, to_token_tensor(item.tokens), item.all_logits});
     }
+    const ShowHead* head = show_head();
+    std::vector<torch::Tensor> hidden(items.size());
+    if (head != nullptr)
+      for (size_t i = 0; i < items.size(); ++i)
+        if (items[i].show_probability != nullptr) batch[i].last_hidden = &hidden[i];
     std::vector<torch::Tensor> logits = state_->module->forward_cached(batch);
+    for (size_t i = 0; i < items.size(); ++i)
+      if (hidden[i].defined()) *items[i].show_probability = apply_show_head(*head, to_floats(hidden[i]));
     std::vector<std::vector<float>> out;
     out.reserve(logits.size());
     for (const torch::Tensor& l : logits) out.push_back(to_floats(l));

@@ -27,12 +27,16 @@ namespace flywheel {
 namespace model {
 struct CausalLmImpl;
 }
+struct ShowHead;  // model/show_head.h
 
 enum class WeightDtype { kFloat32, kBFloat16 };
 
 struct LoadOptions {
   WeightDtype dtype = WeightDtype::kFloat32;  // kBFloat16 keeps projection weights in bf16 (half the memory)
   int threads = 0;                            // 0: all cores
+  // Loads the show/no-show head stored beside the weights (model/show_head.h).
+  // Training loads leave it out: new weights make an old head meaningless.
+  bool show_head = true;
 };
 
 // Keys and values of one sequence. Preallocated; truncate() rolls back to a
@@ -60,6 +64,9 @@ struct ForwardItem {
   KvCache* cache = nullptr;
   std::span<const TokenId> tokens;  // appended at cache->length()
   bool all_logits = false;          // logits of every token, not just the last
+  // When set and the model has a show head: P(accept) at the item's last
+  // token (model/show_head.h), from the same pass's hidden state.
+  float* show_probability = nullptr;
 };
 
 class Model {
@@ -67,7 +74,8 @@ class Model {
   static Result<Model> load(const std::filesystem::path& dir, const LoadOptions& options = {});
   // Fresh weights (normal, std 0.02; norms 1) for a config and tokenizer.
   static Result<Model> create_random(const ModelConfig& config, Tokenizer tokenizer, uint64_t seed);
-  // Writes the checkpoint layout atomically (a temp dir renamed into place).
+  // Writes the checkpoint layout atomically (a temp dir renamed into place),
+  // with the show head when the model has one.
   // `lineage` is the JSON object stored as flywheel.json ("{}" if empty);
   // `extra` may write more files into the temporary directory (trainer state).
   Status save(const std::filesystem::path& dir, const std::string& lineage_json = "",
@@ -76,6 +84,8 @@ class Model {
   const ModelConfig& config() const;
   const Tokenizer& tokenizer() const;
   WeightDtype weight_dtype() const;
+  // The show/no-show head loaded with the weights, or null.
+  const ShowHead* show_head() const;
 
   std::unique_ptr<KvCache> new_cache(int64_t capacity) const;
   // Runs all items in one batched step. Returns per item the logits of its

@@ -88,6 +88,8 @@ Status SamplingParams::validate() const {
   if (max_tokens < 1) return out_of_range("max_tokens", max_tokens, ">= 1");
   if (!in_range(min_token_prob, 0.0f, 1.0f))
     return out_of_range("min_token_prob", min_token_prob, "between 0 and 1 (0 disables it)");
+  if (!in_range(min_show_prob, 0.0f, 1.0f))
+    return out_of_range("min_show_prob", min_show_prob, "between 0 and 1 (0 disables it)");
   if (stop.size() > kMaxStopStrings)
     return Status::invalid_argument("stop has " + std::to_string(stop.size()) + " strings; at most " +
                                     std::to_string(kMaxStopStrings) + " are allowed");

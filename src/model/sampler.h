@@ -66,6 +66,11 @@ struct SamplingParams {
   // model is sure of, and one whose first token is unsure comes back empty
   // (an editor shows nothing).
   float min_token_prob = 0.0f;
+  // [0, 1]; 0 = off. With a model that has a show head (model/show_head.h):
+  // nothing is generated when the head's P(accept) at the prompt's end is
+  // below this (the result is empty and says it was withheld). A model
+  // without a head shows everything.
+  float min_show_prob = 0.0f;
 
   static constexpr int kMaxLogprobs = 20;
   static constexpr size_t kMaxStopStrings = 64;

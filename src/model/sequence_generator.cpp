@@ -32,6 +32,7 @@ SequenceGenerator::SequenceGenerator(const Model& model, const GenerationRequest
   budget_ = std::min<int64_t>(request.params.max_tokens,
                               model.config().max_position_embeddings - static_cast<int64_t>(request.prompt.size()));
   result_.finish_reason = "length";
+  wants_show_probability_ = request.params.min_show_prob > 0 && model.show_head() != nullptr;
 }
 
 std::string SequenceGenerator::apply_single_line(std::string text) {
@@ -72,8 +73,17 @@ double token_probability(std::span<const float> logits, TokenId id) {
 
 }  // namespace
 
-std::string SequenceGenerator::next(std::span<const float> logits) {
+std::string SequenceGenerator::next(std::span<const float> logits, std::optional<float> show_probability) {
   if (done_) return {};
+  if (show_probability && result_.tokens.empty()) {
+    result_.show_probability = show_probability;
+    if (*show_probability < request_.params.min_show_prob) {
+      result_.withheld = true;
+      result_.finish_reason = "stop";
+      done_ = true;
+      return {};
+    }
+  }
   SampledToken token = sampler_.sample(logits, context_tokens_, request_.prompt.size());
   std::string text;
   const bool unsure = request_.params.min_token_prob > 0 && static_cast<size_t>(token.id) < logits.size() &&

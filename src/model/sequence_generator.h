@@ -7,6 +7,7 @@
 // Thread-safety: one generator per sequence, used from one thread at a time.
 #pragma once
 
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -25,10 +26,16 @@ class SequenceGenerator {
   // Tokens this sequence may still generate in total: min(max_tokens, context - prompt).
   int64_t budget() const { return budget_; }
 
+  // Whether the forward pass that ends the prompt should compute the show
+  // head's probability (ForwardItem::show_probability) for next().
+  bool wants_show_probability() const { return wants_show_probability_ && result_.tokens.empty() && !done_; }
+
   // Samples the next token from `logits` (one row of V floats). Returns the
   // text that became final (may be empty). After it returns, done() says
   // whether generation ended (stop token, stop string, single line, budget).
-  std::string next(std::span<const float> logits);
+  // `show_probability` (the first call only): below params.min_show_prob,
+  // nothing is generated and the result is withheld.
+  std::string next(std::span<const float> logits, std::optional<float> show_probability = std::nullopt);
   bool done() const { return done_; }
   // The token sampled last: the input of the next forward step.
   TokenId last_token() const { return last_token_; }
@@ -53,6 +60,7 @@ class SequenceGenerator {
   GenerationResult result_;
   TokenId last_token_ = 0;
   bool done_ = false;
+  bool wants_show_probability_ = false;
   bool seen_visible_text_ = false;  // single-line mode: a newline ends the line only after this
 };
 

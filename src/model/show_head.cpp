@@ -37,9 +37,13 @@ Result<float> show_probability(Model& model, const ShowHead& head, std::span<con
   torch::NoGradGuard no_grad;
   const torch::Tensor tokens = torch::from_blob(ids.data(), {1, static_cast<int64_t>(keep)}, torch::kInt64);
   const torch::Tensor h = model.module().hidden_states(tokens)[0][-1].to(torch::kFloat32).contiguous();
-  const float* values = h.data_ptr<float>();
+  return apply_show_head(head, std::span<const float>(h.data_ptr<float>(), static_cast<size_t>(hidden_size)));
+}
+
+float apply_show_head(const ShowHead& head, std::span<const float> hidden) {
   double z = head.bias;
-  for (int64_t i = 0; i < hidden_size; ++i) z += static_cast<double>(values[i]) * head.weight[static_cast<size_t>(i)];
+  for (size_t i = 0; i < hidden.size() && i < head.weight.size(); ++i)
+    z += static_cast<double>(hidden[i]) * head.weight[i];
   return static_cast<float>(1.0 / (1.0 + std::exp(-z)));
 }
 

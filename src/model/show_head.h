@@ -1,8 +1,9 @@
 // The show/no-show head: a logistic regression on the model's final hidden
 // state (after the final norm) at the last prompt token, estimating the
-// probability that the developer accepts a suggestion made there. A server
-// shows a suggestion only when that probability reaches its threshold, so
-// shown suggestions are fewer and better. `flywheel train --mode show`
+// probability that the developer accepts a suggestion made there. A request
+// with SamplingParams::min_show_prob > 0 shows a suggestion only when that
+// probability reaches it (Model::load loads the head; ForwardItem asks for the
+// probability in the prefill pass), so shown suggestions are fewer and better. `flywheel train --mode show`
 // (learn/learn.h) trains it on accepted/rejected feedback.
 //
 // Stored in the checkpoint's model.safetensors beside the weights:
@@ -44,5 +45,8 @@ Result<std::optional<ShowHead>> load_show_head(const std::filesystem::path& dir,
 // max_position_embeddings count). Errors: an empty prompt, or a head of
 // another hidden size.
 Result<float> show_probability(Model& model, const ShowHead& head, std::span<const TokenId> prompt);
+
+// sigmoid(weight . hidden + bias) for one final hidden state (hidden_size floats).
+float apply_show_head(const ShowHead& head, std::span<const float> hidden);
 
 }  // namespace flywheel

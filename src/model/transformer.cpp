@@ -315,11 +315,13 @@ std::vector<torch::Tensor> CausalLmImpl::forward_cached(std::vector<SequenceInpu
     row += counts[i];
     batch[i].cache->length += counts[i];
   }
-  torch::Tensor logits = logits_from_hidden(model->norm(torch::cat(rows)));
+  const torch::Tensor hidden = model->norm(torch::cat(rows));
+  torch::Tensor logits = logits_from_hidden(hidden);
   std::vector<torch::Tensor> out;
   row = 0;
   for (size_t i = 0; i < batch.size(); ++i) {
     const int64_t n = batch[i].all_logits ? counts[i] : 1;
+    if (batch[i].last_hidden != nullptr) *batch[i].last_hidden = hidden[row + n - 1];
     out.push_back(batch[i].all_logits ? logits.narrow(0, row, n) : logits[row]);
     row += n;
   }

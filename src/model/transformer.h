@@ -112,6 +112,7 @@ struct SequenceInput {
   KvCacheTensors* cache;
   torch::Tensor tokens;  // int64 [n], n >= 1
   bool all_logits = false;
+  torch::Tensor* last_hidden = nullptr;  // when set: the final-norm hidden state of the last token [E]
 };
 
 struct CausalLmImpl : torch::nn::Module {

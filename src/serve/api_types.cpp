@@ -204,8 +204,8 @@ Status parse_event_context(const Fields& top, EventContext* out) {
 }
 
 // Fields every generating route reads the same way: temperature, top_p,
-// top_k, min_p, penalties, seed, stop, stream, our min_token_prob, single_line
-// and truncate.
+// top_k, min_p, penalties, seed, stop, stream, our min_token_prob,
+// min_show_prob, single_line and truncate.
 Status parse_common_generation(const Fields& f, GenerationSettings* gen) {
   SamplingParams& p = gen->params;
   FW_RETURN_IF_ERROR(f.number("temperature", 0.0, 2.0, &p.temperature));
@@ -218,6 +218,7 @@ Status parse_common_generation(const Fields& f, GenerationSettings* gen) {
   FW_RETURN_IF_ERROR(parse_stop(f, "stop", &p.stop));
   FW_RETURN_IF_ERROR(f.boolean("stream", &gen->stream));
   FW_RETURN_IF_ERROR(f.number("min_token_prob", 0.0, 1.0, &p.min_token_prob));
+  FW_RETURN_IF_ERROR(f.number("min_show_prob", 0.0, 1.0, &p.min_show_prob));
   FW_RETURN_IF_ERROR(f.optional_boolean("single_line", &gen->single_line));
   FW_RETURN_IF_ERROR(f.boolean("truncate", &gen->truncate));
   return Status::OK();

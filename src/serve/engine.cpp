@@ -289,6 +289,8 @@ void Engine::Impl::finish(std::unique_ptr<Sequence>& seq, std::string reason) {
     result.tokens = std::move(g.tokens);
     result.logprobs = std::move(g.logprobs);
     result.finish_reason = g.finish_reason;
+    result.show_probability = g.show_probability;
+    result.withheld = g.withheld;
   } else {
     result.finish_reason = reason;
   }
@@ -346,12 +348,14 @@ void Engine::Impl::step() {
   for (auto& [model_ptr, planned] : by_model) {
     std::vector<ForwardItem> items;
     items.reserve(planned.size());
-    for (const Planned& p : planned) {
-      Sequence& s = *p.seq;
+    std::vector<float> show(planned.size(), 0.0f);
+    for (size_t i = 0; i < planned.size(); ++i) {
+      Sequence& s = *planned[i].seq;
       std::span<const TokenId> tokens =
-          s.prefilling() ? std::span<const TokenId>(s.generation.prompt).subspan(s.cached.size(), p.count)
+          s.prefilling() ? std::span<const TokenId>(s.generation.prompt).subspan(s.cached.size(), planned[i].count)
                          : std::span<const TokenId>(&s.fed, 1);
-      items.push_back({s.cache.get(), tokens, false});
+      const bool ask_show = planned[i].wants_logits && s.generator->wants_show_probability();
+      items.push_back({s.cache.get(), tokens, false, ask_show ? &show[i] : nullptr});
     }
     auto logits = planned.front().seq->request.model->model->forward(items);
     steps += 1;
@@ -369,7 +373,8 @@ void Engine::Impl::step() {
         s.sampled = true;
         s.first_token = Clock::now();
       }
-      std::string text = s.generator->next((*logits)[i]);
+      std::string text =
+          s.generator->next((*logits)[i], items[i].show_probability ? std::optional<float>(show[i]) : std::nullopt);
       s.fed = s.generator->last_token();
       if (!text.empty() && s.on_text && !s.on_text(text)) s.generator->cancel("cancelled");
       if (s.generator->done()) finish(*owner, s.generator->result().finish_reason);

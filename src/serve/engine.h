@@ -25,6 +25,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -38,11 +39,11 @@ namespace flywheel::serve {
 
 // A loaded checkpoint ready to serve.
 struct ServedModel {
-  std::string id;                   // registry id or checkpoint directory name
-  std::string path;                 // checkpoint directory
-  std::shared_ptr<Model> model;     // forward() is only called by the engine thread
-  PromptFormat format;              // FIM and chat style detected from the tokenizer
-  int64_t context_length = 0;       // max_position_embeddings
+  std::string id;                // registry id or checkpoint directory name
+  std::string path;              // checkpoint directory
+  std::shared_ptr<Model> model;  // forward() is only called by the engine thread
+  PromptFormat format;           // FIM and chat style detected from the tokenizer
+  int64_t context_length = 0;    // max_position_embeddings
   const Tokenizer& tokenizer() const { return model->tokenizer(); }
 };
 
@@ -52,10 +53,10 @@ Result<std::shared_ptr<ServedModel>> load_served_model(const std::string& dir, c
 
 struct EngineRequest {
   std::shared_ptr<ServedModel> model;
-  std::vector<TokenId> prompt;         // at least one token, at most context_length - 1
-  SamplingParams params;               // params.stop: text stops; params.max_tokens bounds the output
-  std::vector<TokenId> stop_token_ids; // besides the model's eos ids
-  std::string supersede_key;           // non-empty: a later request with the same key cancels this one
+  std::vector<TokenId> prompt;          // at least one token, at most context_length - 1
+  SamplingParams params;                // params.stop: text stops; params.max_tokens bounds the output
+  std::vector<TokenId> stop_token_ids;  // besides the model's eos ids
+  std::string supersede_key;            // non-empty: a later request with the same key cancels this one
   std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
   // Single-line mode: stop at the first newline once some non-whitespace
   // text has been produced (editors' inline completion). Multi-line when false.
@@ -68,9 +69,11 @@ struct EngineResult {
   std::vector<SampledToken> logprobs;  // when params.logprobs > 0
   std::string finish_reason;           // "stop", "length", "cancelled", "superseded", "deadline"
   int64_t prompt_tokens = 0;
-  int64_t cached_tokens = 0;           // prompt tokens reused from the prompt cache
+  int64_t cached_tokens = 0;  // prompt tokens reused from the prompt cache
   double queue_ms = 0, prefill_ms = 0, decode_ms = 0;
   std::string model_id;
+  std::optional<float> show_probability;  // the show head's P(accept), when min_show_prob asked for it
+  bool withheld = false;                  // below min_show_prob: nothing generated
 };
 
 // Called on the scheduler thread with each piece of text as it becomes final
@@ -91,11 +94,11 @@ class RequestHandle {
 };
 
 struct EngineOptions {
-  int max_batch = 32;                    // sequences per step
-  int64_t prefill_chunk = 512;           // prompt tokens per sequence per step
-  int64_t max_step_tokens = 2048;        // tokens per step over all sequences
+  int max_batch = 32;                        // sequences per step
+  int64_t prefill_chunk = 512;               // prompt tokens per sequence per step
+  int64_t max_step_tokens = 2048;            // tokens per step over all sequences
   int64_t prompt_cache_bytes = 512ll << 20;  // KV kept for reuse
-  int64_t max_queue = 1024;              // submit() beyond this answers resource_exhausted (HTTP 503)
+  int64_t max_queue = 1024;                  // submit() beyond this answers resource_exhausted (HTTP 503)
 };
 
 struct EngineStats {

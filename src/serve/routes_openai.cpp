@@ -159,10 +159,12 @@ void completions(ServeContext& context, const httplib::Request& req, httplib::Re
   json choices = json::array();
   for (int i = 0; i < run->size(); ++i) {
     const EngineResult& result = *run->result(i);
-    choices.push_back({{"text", result.text},
-                       {"index", i},
-                       {"logprobs", logprobs > 0 ? completion_logprobs((*model)->tokenizer(), result) : json(nullptr)},
-                       {"finish_reason", openai_finish_reason(result.finish_reason)}});
+    json choice = {{"text", result.text},
+                   {"index", i},
+                   {"logprobs", logprobs > 0 ? completion_logprobs((*model)->tokenizer(), result) : json(nullptr)},
+                   {"finish_reason", openai_finish_reason(result.finish_reason)}};
+    if (result.show_probability) choice["show_probability"] = *result.show_probability;
+    choices.push_back(std::move(choice));
   }
   json answer = envelope(id, "text_completion", created, model_id, std::move(choices));
   answer["usage"] = run_usage(*run, prompt_tokens);

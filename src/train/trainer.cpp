@@ -166,7 +166,8 @@ Result<Tokenizer> tokenizer_for(const TrainOptions& o) {
 
 // The model a run starts from: a fresh one (pretrain) or a checkpoint.
 Result<Model> initial_model(const TrainOptions& o) {
-  if (o.mode != "pretrain") return Model::load(o.init, LoadOptions{WeightDtype::kFloat32, o.threads});
+  if (o.mode != "pretrain")
+    return Model::load(o.init, LoadOptions{WeightDtype::kFloat32, o.threads, /*show_head=*/false});
   FW_ASSIGN_OR_RETURN(Tokenizer tokenizer, tokenizer_for(o));
   FW_ASSIGN_OR_RETURN(ModelConfig config,
                       ModelConfig::preset(o.preset, o.arch, static_cast<int64_t>(tokenizer.vocab_size())));
@@ -204,7 +205,8 @@ Result<TrainSummary> run_training(const TrainOptions& o) {
   if (!o.resume) resume_from.reset();
   std::optional<Model> loaded;
   if (resume_from) {
-    FW_ASSIGN_OR_RETURN(Model m, Model::load(*resume_from, LoadOptions{WeightDtype::kFloat32, threads}));
+    FW_ASSIGN_OR_RETURN(Model m,
+                        Model::load(*resume_from, LoadOptions{WeightDtype::kFloat32, threads, /*show_head=*/false}));
     loaded.emplace(std::move(m));
   } else {
     FW_ASSIGN_OR_RETURN(Model m, initial_model(o));

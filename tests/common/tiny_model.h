@@ -7,11 +7,14 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <filesystem>
 #include <string>
 
 #include "model/config.h"
 #include "model/model.h"
+#include "model/safetensors.h"
+#include "model/show_head.h"
 #include "tokenizer/tokenizer.h"
 
 namespace flywheel::testing {
@@ -44,6 +47,29 @@ inline std::filesystem::path make_tiny_model(const std::filesystem::path& dir, u
   Status saved = model->save(dir);
   EXPECT_TRUE(saved.ok()) << saved.to_string();
   return dir;
+}
+
+// Adds a show/no-show head (model/show_head.h) to the checkpoint in `dir`:
+// weight[i] = scale * sin(i + 1), bias as given. Returns the head.
+inline ShowHead add_show_head(const std::filesystem::path& dir, float scale, float bias) {
+  auto checkpoint = SafetensorsCheckpoint::open(dir);
+  EXPECT_TRUE(checkpoint.ok()) << checkpoint.status().to_string();
+  auto config = ModelConfig::from_file((dir / "config.json").string());
+  EXPECT_TRUE(config.ok()) << config.status().to_string();
+  ShowHead head;
+  for (int64_t i = 0; i < config->hidden_size; ++i) head.weight.push_back(scale * std::sin(static_cast<float>(i + 1)));
+  head.bias = bias;
+  std::vector<TensorToWrite> tensors;
+  for (const std::string& name : checkpoint->names()) {
+    const TensorView* t = checkpoint->find(name);
+    tensors.push_back({name, t->dtype, t->shape, t->data});
+  }
+  tensors.push_back({kShowHeadWeight, DType::kF32, {config->hidden_size}, std::as_bytes(std::span(head.weight))});
+  tensors.push_back({kShowHeadBias, DType::kF32, {1}, std::as_bytes(std::span(&head.bias, 1))});
+  // The views point into the open file; the writer renames a new file over it.
+  Status written = write_safetensors(dir / "model.safetensors", tensors);
+  EXPECT_TRUE(written.ok()) << written.to_string();
+  return head;
 }
 
 }  // namespace flywheel::testing

@@ -135,6 +135,47 @@ TEST_F(CycleTest, RunsCyclesAndReusesThemOnARerun) {
   }
 }
 
+TEST_F(CycleTest, EveryObjectiveRunsInTheRecipe) {
+  CycleOptions o = options("all_objectives");
+  o.cycles = 1;
+  o.objectives = {"sft", "dpo", "kto", "pg", "distill", "show"};
+  o.teacher = (root_ / "base").string();  // a local checkpoint with the same tokenizer: logit distillation
+  o.show_steps = 3;
+  o.min_show_prob = 0.5f;
+  auto results = run_cycles(o);
+  ASSERT_TRUE(results.ok()) << results.status().to_string();
+  ASSERT_EQ(results->size(), 1u);
+  auto candidate =
+      registry::Registry::open((o.work_dir / "flywheel.db").string()).value()->get((*results)[0].candidate);
+  ASSERT_TRUE(candidate.ok());
+  const nlohmann::json lineage = nlohmann::json::parse(candidate->lineage_json);
+  const nlohmann::json& stages = lineage["recipe"]["stages"];
+  ASSERT_EQ(stages.size(), 7u) << stages.dump();  // continue + the six objectives, each run or skipped with a reason
+  for (size_t i = 1; i < stages.size(); ++i) {
+    EXPECT_EQ(stages[i]["mode"], o.objectives[i - 1]);
+    EXPECT_TRUE(stages[i].contains("steps") || stages[i].contains("skipped")) << stages[i].dump();
+  }
+  EXPECT_TRUE(stages[5].contains("steps")) << stages[5].dump();  // distill: prompts from the collected suggestions
+  EXPECT_TRUE(fs::exists(o.work_dir / "cycle-1" / "datasets" / "train" / "prompts.jsonl"));
+}
+
+TEST_F(CycleTest, RecipesAreCheckedBeforeAnythingRuns) {
+  CycleOptions o = options("bad_recipe");
+  o.objectives = {"show", "sft"};
+  auto result = run_cycles(o);
+  ASSERT_FALSE(result.ok());
+  EXPECT_NE(result.status().message().find("show objective must come last"), std::string::npos);
+  o.objectives = {"distill"};
+  result = run_cycles(o);
+  ASSERT_FALSE(result.ok());
+  EXPECT_NE(result.status().message().find("--teacher"), std::string::npos);
+  o.objectives = {"ppo"};
+  result = run_cycles(o);
+  ASSERT_FALSE(result.ok());
+  EXPECT_NE(result.status().message().find("unknown objective 'ppo'"), std::string::npos);
+  EXPECT_FALSE(fs::exists(o.work_dir / "cycle-1"));
+}
+
 TEST_F(CycleTest, KilledAtAnyMomentTheRegistryStaysConsistentAndARerunFinishes) {
   const std::string flywheel = std::string(FLYWHEEL_BINARY_DIR) + "/flywheel";
   const fs::path work = root_ / "killed";

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "learn/advantages.h"
+#include "model/generate.h"
 #include "model/show_head.h"
 #include "tests/learn/learn_test_util.h"
 
@@ -199,6 +200,49 @@ TEST_F(LearnRunTest, ShowHeadLearnsWhenSuggestionsAreAccepted) {
   for (size_t i = 0; i < mine.size(); ++i) EXPECT_NEAR(mine[i], reference["probabilities"][i].get<double>(), 1e-5);
   EXPECT_GT(*std::min_element(accepted.begin(), accepted.end()), *std::max_element(rejected.begin(), rejected.end()));
   EXPECT_FALSE(show_probability(*model, **head, {}).ok());
+
+  // Model::load keeps the head; generation honours min_show_prob with the
+  // probability of the same prefill pass (agreeing with the full recomputation).
+  ASSERT_NE(model->show_head(), nullptr);
+  EXPECT_EQ(model->show_head()->weight, (*head)->weight);
+  const std::vector<TokenId> prompt =
+      model->tokenizer().encode(learn_testing::unpaired_rows()[0]["prompt"].get<std::string>());
+  const float p = *show_probability(*model, **head, prompt);
+  GenerationRequest request;
+  request.prompt = prompt;
+  request.params.temperature = 0;
+  request.params.max_tokens = 4;
+  auto shown_anyway = generate(*model, request);
+  ASSERT_TRUE(shown_anyway.ok());
+  EXPECT_FALSE(shown_anyway->show_probability.has_value());  // not asked for
+  request.params.min_show_prob = std::max(p - 0.01f, 1e-6f);
+  auto shown = generate(*model, request);
+  ASSERT_TRUE(shown.ok()) << shown.status().to_string();
+  ASSERT_TRUE(shown->show_probability.has_value());
+  EXPECT_NEAR(*shown->show_probability, p, 1e-5);
+  EXPECT_FALSE(shown->withheld);
+  EXPECT_EQ(shown->tokens, shown_anyway->tokens);
+  request.params.min_show_prob = std::min(p + 0.01f, 1.0f);
+  auto withheld = generate(*model, request);
+  ASSERT_TRUE(withheld.ok());
+  EXPECT_TRUE(withheld->withheld);
+  EXPECT_TRUE(withheld->text.empty());
+  EXPECT_TRUE(withheld->tokens.empty());
+  EXPECT_EQ(withheld->finish_reason, "stop");
+  // A model without a head shows everything; saving keeps the head; training loads leave it out.
+  auto plain = generate(*original, request);
+  ASSERT_TRUE(plain.ok());
+  EXPECT_FALSE(plain->withheld);
+  EXPECT_EQ(plain->tokens, shown_anyway->tokens);
+  ASSERT_TRUE(model->save(dir_ / "resaved").ok());
+  auto resaved = Model::load(dir_ / "resaved");
+  ASSERT_TRUE(resaved.ok()) << resaved.status().to_string();
+  ASSERT_NE(resaved->show_head(), nullptr);
+  EXPECT_EQ(resaved->show_head()->bias, (*head)->bias);
+  EXPECT_EQ(*resaved->logits(probe), *original->logits(probe));
+  auto without = Model::load(checkpoint, LoadOptions{WeightDtype::kFloat32, 0, /*show_head=*/false});
+  ASSERT_TRUE(without.ok());
+  EXPECT_EQ(without->show_head(), nullptr);
 }
 
 TEST(LearnAdvantagesTest, GroupsAreNormalizedAndLoneRowsUseARunningBaseline) {

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "model/generate.h"
+#include "model/show_head.h"
 #include "tests/common/tiny_model.h"
 
 namespace flywheel::serve {
@@ -126,6 +127,37 @@ TEST(Engine, BatchedRequestsMatchOneAtATimeGeneration) {
     EXPECT_EQ(out.result->model_id, "tiny");
   }
   EXPECT_GT(engine.stats().steps, 0);
+}
+
+TEST(Engine, MinShowProbWithholdsBelowTheShowHeadsProbability) {
+  const fs::path dir = fs::temp_directory_path() / ("flywheel_engine_head_test_" + std::to_string(getpid()));
+  testing::make_tiny_model(dir);
+  const ShowHead head = testing::add_show_head(dir, 0.05f, 0.1f);
+  auto model = load_served_model(dir.string(), "tiny-head");
+  fs::remove_all(dir);
+  ASSERT_TRUE(model.ok()) << model.status().to_string();
+  ASSERT_NE((*model)->model->show_head(), nullptr);
+  EngineOptions options;
+  options.prefill_chunk = 5;  // the probability comes from the last chunk's pass
+  Engine engine(options);
+  const std::vector<TokenId> prompt = tokens_of(**model, kTexts[0]);
+  const float p = *show_probability(*(*model)->model, head, prompt);
+  EngineRequest shown = request_for(*model, prompt, 6);
+  shown.params.min_show_prob = std::max(p - 0.01f, 1e-6f);
+  Outcome out = submit(engine, shown).get();
+  ASSERT_TRUE(out.result.ok()) << out.result.status().to_string();
+  ASSERT_TRUE(out.result->show_probability.has_value());
+  EXPECT_NEAR(*out.result->show_probability, p, 1e-5);
+  EXPECT_FALSE(out.result->withheld);
+  expect_same_generation(*out.result, reference(**model, shown), "shown");
+  EngineRequest withheld = shown;
+  withheld.params.min_show_prob = std::min(p + 0.01f, 1.0f);
+  out = submit(engine, withheld).get();
+  ASSERT_TRUE(out.result.ok()) << out.result.status().to_string();
+  EXPECT_TRUE(out.result->withheld);
+  EXPECT_TRUE(out.result->tokens.empty());
+  EXPECT_EQ(out.streamed, "");
+  EXPECT_EQ(out.result->finish_reason, "stop");
 }
 
 TEST(Engine, PromptCacheReusesTheCommonPrefixWithoutChangingTheOutput) {

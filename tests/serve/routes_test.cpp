@@ -119,6 +119,13 @@ TEST_F(RoutesTest, MinTokenProbCutsUnsureSuggestions) {
       {{"prompt", "def f(x):\n"}, {"suffix", "\n"}, {"max_tokens", 8}, {"temperature", 0}, {"min_token_prob", 0.0}});
   ASSERT_TRUE(all);
   EXPECT_EQ(testing::json_of(all)["usage"]["completion_tokens"].get<int>() > 0, true) << all->body;
+  // min_show_prob needs a show head; a model without one shows everything.
+  auto headless = post(
+      "/v1/completions",
+      {{"prompt", "def f(x):\n"}, {"suffix", "\n"}, {"max_tokens", 8}, {"temperature", 0}, {"min_show_prob", 1.0}});
+  ASSERT_TRUE(headless);
+  EXPECT_GT(testing::json_of(headless)["usage"]["completion_tokens"].get<int>(), 0) << headless->body;
+  EXPECT_FALSE(testing::json_of(headless)["choices"][0].contains("show_probability")) << headless->body;
 }
 
 TEST_F(RoutesTest, CompletionsStreamMatchesWholeAnswer) {
@@ -406,6 +413,8 @@ TEST_F(RoutesTest, BadRequestsGetOpenAiErrors) {
   expect_error(post("/v1/chat/completions", {{"messages", "hi"}}), 400, "invalid_argument", "messages");
   expect_error(post("/v1/completions", {{"prompt", "x"}, {"min_token_prob", 1.5}}), 400, "invalid_argument",
                "min_token_prob");
+  expect_error(post("/v1/completions", {{"prompt", "x"}, {"min_show_prob", -0.1}}), 400, "invalid_argument",
+               "min_show_prob");
   expect_error(post("/v1/completions", {{"model", "gpt-9"}, {"prompt", "x"}}), 404, "model_not_found", "model");
   expect_error(post("/infill", {{"model", "gpt-9"}}), 404, "model_not_found", "model");
   expect_error(client->Get("/v1/nothing-here"), 404, "unknown_url");
