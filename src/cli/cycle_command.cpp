@@ -114,6 +114,11 @@ void add_cycle_command(CLI::App& app, const GlobalOptions& global, CommandAction
                   "Refuse a candidate that shows fewer than this share of the serving model's suggestions (0: off)")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 1.0));
+  cmd->add_option("--min-chars-saved-ratio", o.min_chars_saved_ratio,
+                  "Refuse a candidate that saves fewer typed characters than this share of the serving model's "
+                  "(0: off)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1.0));
   cmd->add_option("--margin", o.margin, "Relative acceptance gain the candidate needs (0.05 = 5%)")
       ->capture_default_str();
   cmd->add_flag("--no-significance", args->no_significance,

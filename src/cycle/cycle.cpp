@@ -302,6 +302,12 @@ Status decide(Context& c, CycleResult& result, const registry::ModelRecord& serv
                   static_cast<long long>(cand.totals.shown), static_cast<long long>(base.totals.shown),
                   100 * c.o.min_shown_ratio);
     result.reason = std::string("shows too few: ") + buf;
+  } else if (cand.rates.chars_saved.value < c.o.min_chars_saved_ratio * base.rates.chars_saved.value) {
+    std::snprintf(buf, sizeof buf,
+                  "%.2f%% of typed characters saved against the serving model's %.2f%% (at least %.0f%% of it needed)",
+                  100 * cand.rates.chars_saved.value, 100 * base.rates.chars_saved.value,
+                  100 * c.o.min_chars_saved_ratio);
+    result.reason = std::string("saves too little: ") + buf;
   } else if (cmp.difference.value <= 0 || gain < c.o.margin) {
     result.reason = std::string("no gain: ") + buf;
   } else if (c.o.require_significance && cmp.difference.low <= 0) {

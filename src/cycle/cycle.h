@@ -74,10 +74,15 @@ struct CycleOptions {
   // bootstrap interval of the difference must lie above zero.
   double margin = 0.0;
   bool require_significance = true;
-  // The acceptance rate rewards showing less: a candidate that shows fewer
-  // than this share of the serving model's suggestions on the judged hunks
-  // is refused whatever its rate (0: no such floor).
-  double min_shown_ratio = 0.25;
+  // The acceptance rate rewards showing less, so two guards: a candidate
+  // that shows fewer than `min_shown_ratio` of the serving model's
+  // suggestions on the judged hunks, or whose characters saved per typed
+  // character fall below `min_chars_saved_ratio` of the serving model's, is
+  // refused whatever its rate (0: no such floor). A show/no-show head that
+  // withholds the suggestions developers reject passes both; one that only
+  // goes quiet does not.
+  double min_shown_ratio = 0.1;
+  double min_chars_saved_ratio = 0.8;
   bool show_progress = true;
 
   // OK, or invalid_argument naming the objective or option.
