@@ -66,6 +66,20 @@ Status run_cycle(CycleArgs& a, const GlobalOptions& global) {
   if (!global.json) {
     std::printf("\nwhy:\n");
     for (const auto& r : *results) std::printf("  cycle %d: %s\n", r.index, r.reason.c_str());
+    if (!results->empty()) {
+      const nlohmann::json& s = results->back().since_start;
+      const nlohmann::json& a = s.value("acceptance", nlohmann::json::object());
+      const nlohmann::json gain = a.value("relative_gain", nlohmann::json());
+      std::printf("\nafter %zu cycles: acceptance %.1f%% (%lld shown) against the starting model's %.1f%% (%lld shown)",
+                  results->size(), 100 * a.value("candidate", 0.0),
+                  static_cast<long long>(s.value("model_report", nlohmann::json::object()).value("shown", 0)),
+                  100 * a.value("baseline", 0.0),
+                  static_cast<long long>(s.value("start_report", nlohmann::json::object()).value("shown", 0)));
+      if (gain.is_object())
+        std::printf(", gain %+.0f%% [%+.0f, %+.0f]", 100 * gain.value("value", 0.0), 100 * gain.value("low", 0.0),
+                    100 * gain.value("high", 0.0));
+      std::printf("\n");
+    }
     const std::string db = o.db.empty() ? (o.work_dir / "flywheel.db").string() : o.db;
     std::printf("\nserving now: %s  (flywheel models list --db %s)\n",
                 results->empty() ? "-" : results->back().serving_after.c_str(), db.c_str());

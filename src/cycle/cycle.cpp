@@ -325,6 +325,24 @@ Status decide(Context& c, CycleResult& result, const registry::ModelRecord& serv
   return c.reg->refuse(candidate.id, result.reason);
 }
 
+// The serving model `now` against the run's starting model on the judged hunks.
+Result<json> compare_to_start(Context& c, const std::string& start_id, const std::string& now_id) {
+  FW_ASSIGN_OR_RETURN(registry::ModelRecord start, c.reg->get(start_id));
+  FW_ASSIGN_OR_RETURN(registry::ModelRecord now, c.reg->get(now_id));
+  FW_ASSIGN_OR_RETURN(eval::ReplayReport base, judge(c, start));
+  FW_ASSIGN_OR_RETURN(eval::ReplayReport cand, judge(c, now));
+  json out = {{"start", start_id},
+              {"model", now_id},
+              {"start_report", report_summary(base)},
+              {"model_report", report_summary(cand)}};
+  for (auto [name, metric] : {std::pair{"acceptance", eval::ReplayMetric::kAcceptance},
+                              std::pair{"chars_saved", eval::ReplayMetric::kCharsSaved}}) {
+    FW_ASSIGN_OR_RETURN(eval::ReportComparison cmp, eval::compare_reports(cand, base, metric, 1000, c.o.seed));
+    out[name] = eval::comparison_to_json(cmp);
+  }
+  return out;
+}
+
 // Deterministic, so a re-run after a kill finds the same record.
 std::string candidate_id(int cycle, const fs::path& model_dir) {
   char hex[9];
@@ -348,7 +366,8 @@ json CycleResult::to_json() const {
           {"datasets", datasets},
           {"promoted", promoted},
           {"reason", reason},
-          {"seconds", seconds}};
+          {"seconds", seconds},
+          {"since_start", since_start}};
 }
 
 Status CycleOptions::validate() const {
@@ -403,6 +422,8 @@ Result<std::vector<CycleResult>> run_cycles(const CycleOptions& o,
       r.reason = j.value("reason", "");
       r.seconds = j.value("seconds", 0.0);
       r.reused = true;
+      const std::string start = results.empty() ? r.serving_before : results.front().serving_before;
+      FW_ASSIGN_OR_RETURN(r.since_start, compare_to_start(c, start, r.serving_after));
       if (on_cycle) on_cycle(r);
       results.push_back(std::move(r));
       continue;
@@ -434,6 +455,8 @@ Result<std::vector<CycleResult>> run_cycles(const CycleOptions& o,
     FW_ASSIGN_OR_RETURN(registry::ModelRecord after, serving_model(c));
     result.serving_after = after.id;
     result.seconds = seconds_since(started);
+    const std::string start = results.empty() ? result.serving_before : results.front().serving_before;
+    FW_ASSIGN_OR_RETURN(result.since_start, compare_to_start(c, start, result.serving_after));
     FW_RETURN_IF_ERROR(write_file_atomically(result_file, result.to_json().dump(2) + "\n"));
     spdlog::info("cycle {}: {} ({})", i, result.promoted ? "promoted " + candidate.id : "refused " + candidate.id,
                  result.reason);

@@ -101,6 +101,11 @@ struct CycleResult {
   std::string reason;
   double seconds = 0;
   bool reused = false;  // read back from an earlier run
+  // The model serving after this cycle against the one the first cycle
+  // started from, on the same judged hunks (cached judge reports, no new
+  // replay): {"start", "model", "start_report", "model_report",
+  // "acceptance": comparison, "chars_saved": comparison}.
+  nlohmann::json since_start;
   nlohmann::json to_json() const;
 };
 

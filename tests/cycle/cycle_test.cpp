@@ -116,6 +116,11 @@ TEST_F(CycleTest, RunsCyclesAndReusesThemOnARerun) {
     EXPECT_GT(r.baseline.value("requests", 0), 0);
     EXPECT_TRUE(r.comparison.contains("paired_hunks")) << r.comparison.dump();
     EXPECT_EQ(r.serving_after, r.promoted ? r.candidate : r.serving_before);
+    // Against the run's starting model: the same hunks, the serving model after this cycle.
+    EXPECT_EQ(r.since_start.value("start", ""), (*results)[0].serving_before) << r.since_start.dump();
+    EXPECT_EQ(r.since_start.value("model", ""), r.serving_after);
+    EXPECT_TRUE(r.since_start["acceptance"].contains("difference")) << r.since_start.dump();
+    EXPECT_TRUE(r.since_start["chars_saved"].contains("difference")) << r.since_start.dump();
     EXPECT_TRUE(fs::exists(o.work_dir / ("cycle-" + std::to_string(r.index)) / "model" / "model.safetensors"));
     EXPECT_TRUE(fs::exists(o.work_dir / ("cycle-" + std::to_string(r.index)) / "datasets" / "summary.json"));
   }
@@ -132,6 +137,7 @@ TEST_F(CycleTest, RunsCyclesAndReusesThemOnARerun) {
   for (size_t i = 0; i < again->size(); ++i) {
     EXPECT_TRUE((*again)[i].reused);
     EXPECT_EQ((*again)[i].candidate, (*results)[i].candidate);
+    EXPECT_EQ((*again)[i].since_start["acceptance"], (*results)[i].since_start["acceptance"]);
   }
 }
 
