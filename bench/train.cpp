@@ -57,6 +57,7 @@
 #include <vector>
 
 #include "bench/bench_util.h"
+#include "core/openmp_wait.h"
 #include "model/config.h"
 #include "model/model.h"
 #include "model/transformer.h"
@@ -382,6 +383,8 @@ Options parse(int argc, char** argv) {
       o.work_dir = value();
     else if (a == "--profile")
       o.profile = value();
+    else if (a == "--rounds")
+      o.rounds = std::max(1, std::stoi(value()));
     else if (a == "--rank-worker")
       o.rank_worker = true;
     else if (a == "--rank-out")
@@ -397,6 +400,9 @@ Options parse(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // As `flywheel train` runs (core/openmp_wait.h); the PyTorch reference
+  // inherits the same OMP_WAIT_POLICY, so both sides run under one policy.
+  flywheel::reexec_with_passive_openmp_wait(argv);
   Options o = parse(argc, argv);
   if (o.rank_worker) return rank_worker(o);
   bool temp_dir = false;
@@ -413,7 +419,11 @@ int main(int argc, char** argv) {
   at::set_num_threads(o.threads);
   torch::manual_seed(0);
 
-  Json report = {{"threads", o.threads}, {"batch", o.batch}, {"seq", o.seq}, {"load_average_before", load_average()}};
+  Json report = {{"threads", o.threads},
+                 {"batch", o.batch},
+                 {"seq", o.seq},
+                 {"omp_wait_policy", std::getenv("OMP_WAIT_POLICY") ? std::getenv("OMP_WAIT_POLICY") : ""},
+                 {"load_average_before", load_average()}};
   const double first_peak = probe_peak();
   report["sgemm_peak_first_probe_gflops"] = first_peak / 1e9;
   if (!o.json)
@@ -444,7 +454,8 @@ int main(int argc, char** argv) {
   std::cout << "bench_train: " << o.threads << " threads, batch " << o.batch << " x seq " << o.seq << ", sgemm peak "
             << static_cast<int>(peak / 1e9) << " GFLOP/s, load average "
             << report["load_average_before"].get<std::string>() << " -> "
-            << report["load_average_after"].get<std::string>() << "\n";
+            << report["load_average_after"].get<std::string>() << ", OMP_WAIT_POLICY "
+            << (std::getenv("OMP_WAIT_POLICY") ? std::getenv("OMP_WAIT_POLICY") : "(unset)") << "\n";
   std::snprintf(line, sizeof line, "%-8s %11s %12s %7s %12s %7s %8s\n", "model", "parameters", "flywheel t/s", "MFU",
                 "PyTorch t/s", "MFU", "ratio");
   std::cout << line;

@@ -17,6 +17,7 @@
 #include "cli/config_bridge.h"
 #include "core/json_output.h"
 #include "core/log.h"
+#include "core/openmp_wait.h"
 #include "core/version.h"
 
 namespace flywheel::cli {
@@ -157,7 +158,23 @@ int run(int argc, char** argv) {
 
 }  // namespace flywheel::cli
 
+// The subcommand named on the command line (the first word that is not an
+// option or a global option's value), or "".
+static std::string first_command(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--config" || a == "--log-level") {
+      ++i;
+    } else if (!a.empty() && a[0] != '-') {
+      return a;
+    }
+  }
+  return "";
+}
+
 int main(int argc, char** argv) {
+  // Training wants OpenMP's idle threads asleep (core/openmp_wait.h); serving does not.
+  if (first_command(argc, argv) == "train") flywheel::reexec_with_passive_openmp_wait(argv);
   try {
     return flywheel::cli::run(argc, argv);
   } catch (const std::exception& e) {

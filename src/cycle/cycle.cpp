@@ -260,6 +260,13 @@ Result<fs::path> learn_candidate(Context& c, const registry::ModelRecord& servin
     }
     const fs::path learn_data = objective == "sft" ? data : data.parent_path();
     auto next = run_stage(c.o, objective, current, dir / objective, c.o.objective_steps, learn_data);
+    if (!next.ok() && next.status().message().find("training diverged") != std::string::npos) {
+      // The stage's weights are lost; the recipe goes on from the last good ones
+      // and the lineage says so.
+      spdlog::warn("cycle: {} diverged and is skipped: {}", objective, next.status().to_string());
+      recipe["stages"].push_back({{"mode", objective}, {"skipped", next.status().message()}});
+      continue;
+    }
     if (!next.ok() && (objective == "kto" || objective == "show") &&
         next.status().code() == StatusCode::kInvalidArgument) {
       // KTO and the show head need both labels; a cycle whose suggestions were all accepted (or all rejected) skips

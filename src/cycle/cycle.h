@@ -14,6 +14,10 @@
 // History is split by time: the newest `holdout_fraction` of first-parent
 // commits is the judge set; the older commits are cut into `cycles` slices.
 //
+// A stage that diverges (a NaN or infinite loss) or cannot learn from the
+// rows (KTO or the show head with one label) is skipped: the recipe goes on
+// from the last good weights and the candidate's lineage records why.
+//
 // Every step writes its output under work_dir/cycle-N/ and is skipped when a
 // re-run finds it done; the registry changes in single transactions, so a
 // cycle killed at any point leaves it consistent (never half promoted).

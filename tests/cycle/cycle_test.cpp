@@ -165,6 +165,23 @@ TEST_F(CycleTest, EveryObjectiveRunsInTheRecipe) {
   EXPECT_TRUE(fs::exists(o.work_dir / "cycle-1" / "datasets" / "train" / "prompts.jsonl"));
 }
 
+TEST_F(CycleTest, ADivergingStageIsSkippedAndTheCandidateKeepsTheLastGoodWeights) {
+  CycleOptions o = options("diverging");
+  o.cycles = 1;
+  o.cpt_steps = 0;
+  o.objectives = {"sft"};
+  o.objective_steps = 3;
+  o.lr = 1e12;  // the first update blows the weights up: the next loss is not finite
+  auto results = run_cycles(o);
+  ASSERT_TRUE(results.ok()) << results.status().to_string();
+  auto candidate =
+      registry::Registry::open((o.work_dir / "flywheel.db").string()).value()->get((*results)[0].candidate);
+  ASSERT_TRUE(candidate.ok());
+  const nlohmann::json stages = nlohmann::json::parse(candidate->lineage_json)["recipe"]["stages"];
+  ASSERT_EQ(stages.size(), 1u) << stages.dump();
+  EXPECT_NE(stages[0].value("skipped", "").find("training diverged"), std::string::npos) << stages.dump();
+}
+
 TEST_F(CycleTest, RecipesAreCheckedBeforeAnythingRuns) {
   CycleOptions o = options("bad_recipe");
   o.objectives = {"show", "sft"};
