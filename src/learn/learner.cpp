@@ -14,7 +14,6 @@
 #include "learn/learn.h"
 #include "learn/objective.h"
 #include "learn/teacher.h"
-#include "model/checkpoint.h"
 #include "model/transformer.h"
 #include "train/adamw.h"
 #include "train/checkpointing.h"
@@ -291,15 +290,10 @@ Result<LearnSummary> run_learning(const LearnOptions& o) {
     const std::string lineage = train::lineage_json(json(t.init.string()), json::array({recipe_datasets}),
                                                     learn_recipe_json(o), at_step, loss, t.lineage_json);
     json state = {{"learn_mode", t.mode}, {"torch_seed", t.seed}, {"rows", summary.rows}};
-    // Extra weights (the show head) go into model.safetensors beside the policy's.
-    auto with_extra_weights = [&](const fs::path& tmp) -> Status {
-      std::vector<std::pair<std::string, torch::Tensor>> tensors = objective->extra_weights();
-      if (tensors.empty()) return Status::OK();
-      for (auto& p : module.named_parameters()) tensors.emplace_back(p.key(), p.value());
-      return model::save_tensors(tmp / "model.safetensors", tensors);
-    };
+    // The show head goes into model.safetensors beside the policy's weights.
+    if (std::optional<ShowHead> head = objective->show_head()) policy.set_show_head(*head);
     FW_ASSIGN_OR_RETURN(s.checkpoint, train::save_training_checkpoint(run, at_step, policy, lineage, optimizer,
-                                                                      std::move(state), t.keep, with_extra_weights));
+                                                                      std::move(state), t.keep));
     return Status::OK();
   };
 

@@ -12,6 +12,7 @@
 #include <torch/torch.h>
 
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <utility>
@@ -22,6 +23,7 @@
 #include "learn/learn.h"
 #include "learn/sequence_batch.h"
 #include "model/model.h"
+#include "model/show_head.h"
 
 namespace flywheel::learn {
 
@@ -40,9 +42,10 @@ class Objective {
   // The tensors the optimizer trains, by name: all the policy's weights,
   // except for the show head, which trains only its own.
   virtual std::vector<std::pair<std::string, torch::Tensor>> parameters(Model& policy);
-  // Tensors saved in model.safetensors beside the policy's weights.
-  virtual std::vector<std::pair<std::string, torch::Tensor>> extra_weights() const { return {}; }
-  // Takes the extra weights back from a checkpoint being resumed.
+  // The show/no-show head trained beside the frozen policy, saved with it
+  // (Model::set_show_head); none for the other objectives.
+  virtual std::optional<ShowHead> show_head() const { return std::nullopt; }
+  // Takes the trained head back from a checkpoint being resumed.
   virtual Status restore(const std::filesystem::path& checkpoint) { return Status::OK(); }
 };
 

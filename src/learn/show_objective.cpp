@@ -22,8 +22,9 @@ class ShowObjective final : public Objective {
   std::vector<std::pair<std::string, torch::Tensor>> parameters(Model&) override {
     return {{kShowHeadWeight, weight_}, {kShowHeadBias, bias_}};
   }
-  std::vector<std::pair<std::string, torch::Tensor>> extra_weights() const override {
-    return {{kShowHeadWeight, weight_.detach()}, {kShowHeadBias, bias_.detach()}};
+  std::optional<ShowHead> show_head() const override {
+    const torch::Tensor w = weight_.detach().contiguous();
+    return ShowHead{std::vector<float>(w.data_ptr<float>(), w.data_ptr<float>() + w.numel()), bias_.item<float>()};
   }
   Status restore(const std::filesystem::path& checkpoint) override {
     FW_ASSIGN_OR_RETURN(std::optional<ShowHead> head, load_show_head(checkpoint, weight_.size(0)));

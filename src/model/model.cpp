@@ -61,6 +61,7 @@ const Tokenizer& Model::tokenizer() const { return state_->tokenizer; }
 WeightDtype Model::weight_dtype() const { return state_->dtype; }
 model::CausalLmImpl& Model::module() { return *state_->module; }
 const ShowHead* Model::show_head() const { return state_->show_head ? &*state_->show_head : nullptr; }
+void Model::set_show_head(const ShowHead& head) { state_->show_head = head; }
 
 namespace {
 
@@ -186,12 +187,14 @@ Result<std::vector<std::vector<float>>> Model::forward(std::span<ForwardItem> it
       batch.push_back({&item.cache->state_->tensors, to_token_tensor(item.tokens), item.all_logits});
     }
     const ShowHead* head = show_head();
-    std::vector<torch::Tensor> hidden(items.size());
-    if (head != nullptr)
+    std::vector<torch::Tensor> hidden;  // only when a head is asked for: decode steps stay as they were
+    if (head != nullptr) {
+      hidden.resize(items.size());
       for (size_t i = 0; i < items.size(); ++i)
         if (items[i].show_probability != nullptr) batch[i].last_hidden = &hidden[i];
+    }
     std::vector<torch::Tensor> logits = state_->module->forward_cached(batch);
-    for (size_t i = 0; i < items.size(); ++i)
+    for (size_t i = 0; i < hidden.size(); ++i)
       if (hidden[i].defined()) *items[i].show_probability = apply_show_head(*head, to_floats(hidden[i]));
     std::vector<std::vector<float>> out;
     out.reserve(logits.size());

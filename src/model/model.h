@@ -84,8 +84,11 @@ class Model {
   const ModelConfig& config() const;
   const Tokenizer& tokenizer() const;
   WeightDtype weight_dtype() const;
-  // The show/no-show head loaded with the weights, or null.
+  // The show/no-show head loaded with the weights (or set), or null.
   const ShowHead* show_head() const;
+  // Sets the head that save() writes and forward() applies (the show
+  // objective's trained head).
+  void set_show_head(const ShowHead& head);
 
   std::unique_ptr<KvCache> new_cache(int64_t capacity) const;
   // Runs all items in one batched step. Returns per item the logits of its
