@@ -20,6 +20,7 @@
 #include "model/model.h"
 #include "model/prompt_format.h"
 #include "registry/registry.h"
+#include "train/divergence.h"
 #include "train/train.h"
 
 namespace flywheel::cycle {
@@ -260,17 +261,12 @@ Result<fs::path> learn_candidate(Context& c, const registry::ModelRecord& servin
     }
     const fs::path learn_data = objective == "sft" ? data : data.parent_path();
     auto next = run_stage(c.o, objective, current, dir / objective, c.o.objective_steps, learn_data);
-    if (!next.ok() && next.status().message().find("training diverged") != std::string::npos) {
-      // The stage's weights are lost; the recipe goes on from the last good ones
-      // and the lineage says so.
-      spdlog::warn("cycle: {} diverged and is skipped: {}", objective, next.status().to_string());
-      recipe["stages"].push_back({{"mode", objective}, {"skipped", next.status().message()}});
-      continue;
-    }
-    if (!next.ok() && (objective == "kto" || objective == "show") &&
-        next.status().code() == StatusCode::kInvalidArgument) {
-      // KTO and the show head need both labels; a cycle whose suggestions were all accepted (or all rejected) skips
-      // them.
+    // Skipped, the recipe going on from the last good weights: a stage that
+    // diverged, and KTO or the show head on a cycle whose suggestions were all
+    // accepted (or all rejected), since they need both labels.
+    const bool one_label = (objective == "kto" || objective == "show") && !next.ok() &&
+                           next.status().code() == StatusCode::kInvalidArgument;
+    if (!next.ok() && (one_label || train::is_divergence(next.status()))) {
       spdlog::warn("cycle: {} skipped: {}", objective, next.status().to_string());
       recipe["stages"].push_back({{"mode", objective}, {"skipped", next.status().message()}});
       continue;
@@ -407,6 +403,10 @@ Result<std::vector<CycleResult>> run_cycles(const CycleOptions& o,
   FW_ASSIGN_OR_RETURN(c.store, feedback::open_store(c.db));
 
   std::vector<CycleResult> results;
+  // The serving model after `r` against the one the first cycle started from.
+  auto since_start = [&](const CycleResult& r) {
+    return compare_to_start(c, results.empty() ? r.serving_before : results.front().serving_before, r.serving_after);
+  };
   for (int i = 1; i <= o.cycles; ++i) {
     const auto started = std::chrono::steady_clock::now();
     const fs::path dir = o.work_dir / ("cycle-" + std::to_string(i));
@@ -429,8 +429,7 @@ Result<std::vector<CycleResult>> run_cycles(const CycleOptions& o,
       r.reason = j.value("reason", "");
       r.seconds = j.value("seconds", 0.0);
       r.reused = true;
-      const std::string start = results.empty() ? r.serving_before : results.front().serving_before;
-      FW_ASSIGN_OR_RETURN(r.since_start, compare_to_start(c, start, r.serving_after));
+      FW_ASSIGN_OR_RETURN(r.since_start, since_start(r));
       if (on_cycle) on_cycle(r);
       results.push_back(std::move(r));
       continue;
@@ -462,8 +461,7 @@ Result<std::vector<CycleResult>> run_cycles(const CycleOptions& o,
     FW_ASSIGN_OR_RETURN(registry::ModelRecord after, serving_model(c));
     result.serving_after = after.id;
     result.seconds = seconds_since(started);
-    const std::string start = results.empty() ? result.serving_before : results.front().serving_before;
-    FW_ASSIGN_OR_RETURN(result.since_start, compare_to_start(c, start, result.serving_after));
+    FW_ASSIGN_OR_RETURN(result.since_start, since_start(result));
     FW_RETURN_IF_ERROR(write_file_atomically(result_file, result.to_json().dump(2) + "\n"));
     spdlog::info("cycle {}: {} ({})", i, result.promoted ? "promoted " + candidate.id : "refused " + candidate.id,
                  result.reason);

@@ -17,4 +17,7 @@ namespace flywheel::train {
 // checkpoint is <last_good>" (or "none was written yet").
 Status check_divergence(double loss, double grad_norm, int64_t step, const std::filesystem::path& last_good);
 
+// Whether `status` is check_divergence's error (also after with_context).
+bool is_divergence(const Status& status);
+
 }  // namespace flywheel::train
