@@ -419,10 +419,11 @@ int main(int argc, char** argv) {
   at::set_num_threads(o.threads);
   torch::manual_seed(0);
 
+  const char* wait_policy = std::getenv("OMP_WAIT_POLICY");
   Json report = {{"threads", o.threads},
                  {"batch", o.batch},
                  {"seq", o.seq},
-                 {"omp_wait_policy", std::getenv("OMP_WAIT_POLICY") ? std::getenv("OMP_WAIT_POLICY") : ""},
+                 {"omp_wait_policy", wait_policy ? wait_policy : ""},
                  {"load_average_before", load_average()}};
   const double first_peak = probe_peak();
   report["sgemm_peak_first_probe_gflops"] = first_peak / 1e9;
@@ -455,7 +456,7 @@ int main(int argc, char** argv) {
             << static_cast<int>(peak / 1e9) << " GFLOP/s, load average "
             << report["load_average_before"].get<std::string>() << " -> "
             << report["load_average_after"].get<std::string>() << ", OMP_WAIT_POLICY "
-            << (std::getenv("OMP_WAIT_POLICY") ? std::getenv("OMP_WAIT_POLICY") : "(unset)") << "\n";
+            << (wait_policy ? wait_policy : "(unset)") << "\n";
   std::snprintf(line, sizeof line, "%-8s %11s %12s %7s %12s %7s %8s\n", "model", "parameters", "flywheel t/s", "MFU",
                 "PyTorch t/s", "MFU", "ratio");
   std::cout << line;

@@ -33,6 +33,20 @@ bool argv_has_json(int argc, char** argv) {
   return false;
 }
 
+// The subcommand named on the command line (the first word that is not an
+// option or a global option's value), or "".
+std::string first_command(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--config" || a == "--log-level") {
+      ++i;
+    } else if (!a.empty() && a[0] != '-') {
+      return a;
+    }
+  }
+  return "";
+}
+
 // The deepest subcommand the command line selected, for "see --help" hints.
 std::string selected_command(const CLI::App& app) {
   std::string path = app.get_name();
@@ -158,23 +172,9 @@ int run(int argc, char** argv) {
 
 }  // namespace flywheel::cli
 
-// The subcommand named on the command line (the first word that is not an
-// option or a global option's value), or "".
-static std::string first_command(int argc, char** argv) {
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (a == "--config" || a == "--log-level") {
-      ++i;
-    } else if (!a.empty() && a[0] != '-') {
-      return a;
-    }
-  }
-  return "";
-}
-
 int main(int argc, char** argv) {
   // Training wants OpenMP's idle threads asleep (core/openmp_wait.h); serving does not.
-  if (first_command(argc, argv) == "train") flywheel::reexec_with_passive_openmp_wait(argv);
+  if (flywheel::cli::first_command(argc, argv) == "train") flywheel::reexec_with_passive_openmp_wait(argv);
   try {
     return flywheel::cli::run(argc, argv);
   } catch (const std::exception& e) {
