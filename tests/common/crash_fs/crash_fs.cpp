@@ -1,0 +1,275 @@
+// crash_fs: an LD_PRELOAD library that keeps the durable image (image.h) of
+// one directory, so that a test can simulate a crash that loses the page
+// cache: everything not made durable by fsync/fdatasync/sync/syncfs.
+//
+//   CRASHFS_DIR=/tracked CRASHFS_SHADOW=/image LD_PRELOAD=libcrash_fs.so program
+//
+// After fsync(fd) or fdatasync(fd) of a regular file under CRASHFS_DIR
+// returns 0, the file's whole contents are copied into the image (only the
+// pages that changed). unlink/rename of tracked paths apply to the image at
+// once (metadata is modelled as synchronous; contents are what is under
+// test). The program's own reads and writes are untouched: it sees its page
+// cache as usual. crash_fs.h puts the image back after the program is killed.
+//
+// Not modelled (each would show up as lost data, never as data kept that a
+// real crash could lose): O_SYNC/O_DSYNC opens, RWF_DSYNC writes, msync of
+// shared file mappings, hard links, files moved in from outside the tracked
+// directory (not durable until synced under their new name).
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <string>
+
+#include "tests/common/crash_fs/image.h"
+
+namespace {
+
+using flywheel::crash_fs::copy_contents;
+using flywheel::crash_fs::for_each_file;
+using flywheel::crash_fs::make_parents;
+
+template <typename F>
+F next(const char* name) {
+  return reinterpret_cast<F>(::dlsym(RTLD_NEXT, name));
+}
+
+struct Config {
+  std::string dir;     // canonical CRASHFS_DIR; empty: the library does nothing
+  std::string shadow;  // CRASHFS_SHADOW
+};
+
+const Config& config() {
+  static const Config c = [] {
+    Config out;
+    const char* dir = ::getenv("CRASHFS_DIR");
+    const char* shadow = ::getenv("CRASHFS_SHADOW");
+    char canonical[PATH_MAX];
+    if (dir == nullptr || shadow == nullptr || ::realpath(dir, canonical) == nullptr) return out;
+    out.dir = canonical;
+    out.shadow = shadow;
+    return out;
+  }();
+  return c;
+}
+
+// The path relative to the tracked directory ("/x/y"), or "" when outside it.
+std::string tracked(const std::string& path) {
+  const std::string& dir = config().dir;
+  if (dir.empty() || path.size() <= dir.size() + 1 || path.compare(0, dir.size(), dir) != 0 || path[dir.size()] != '/')
+    return "";
+  return path.substr(dir.size());
+}
+
+std::string link_target(const std::string& link) {
+  char buffer[PATH_MAX];
+  const ssize_t n = ::readlink(link.c_str(), buffer, sizeof(buffer));
+  return n > 0 ? std::string(buffer, static_cast<size_t>(n)) : "";
+}
+
+std::string fd_link(int fd) { return "/proc/self/fd/" + std::to_string(fd); }
+
+// `path` (relative to `dirfd`) made absolute with a canonical parent: the last
+// component may not exist (yet, or any more).
+std::string absolute(int dirfd, const char* path) {
+  if (path == nullptr || *path == '\0') return "";
+  std::string p = path;
+  if (p[0] != '/') {
+    std::string base;
+    if (dirfd == AT_FDCWD) {
+      char cwd[PATH_MAX];
+      if (::getcwd(cwd, sizeof(cwd)) == nullptr) return "";
+      base = cwd;
+    } else {
+      base = link_target(fd_link(dirfd));
+    }
+    if (base.empty()) return "";
+    p = base + "/" + p;
+  }
+  const size_t slash = p.rfind('/');
+  const std::string parent = slash == 0 ? "/" : p.substr(0, slash);
+  char canonical[PATH_MAX];
+  if (::realpath(parent.c_str(), canonical) == nullptr) return "";
+  const std::string prefix = canonical;
+  return (prefix == "/" ? "" : prefix) + "/" + p.substr(slash + 1);
+}
+
+void complain(const std::string& what, int error) {
+  const std::string line = "crash_fs: " + what + ": " + std::strerror(error) + "\n";
+  (void)!::write(2, line.data(), line.size());
+}
+
+// After a successful sync of `fd`: its contents are durable.
+void make_durable(int fd) {
+  const std::string relative = tracked(link_target(fd_link(fd)));
+  if (relative.empty()) return;
+  struct stat open_file {
+  }, named{};
+  if (::fstat(fd, &open_file) != 0 || !S_ISREG(open_file.st_mode)) return;
+  // An unlinked file has no name left to be durable under.
+  const std::string path = config().dir + relative;
+  if (::stat(path.c_str(), &named) != 0 || named.st_ino != open_file.st_ino || named.st_dev != open_file.st_dev) return;
+  // Reopened for reading: the program's descriptor may be write-only.
+  const int in = ::open(fd_link(fd).c_str(), O_RDONLY | O_CLOEXEC);
+  if (in < 0) return complain("reopen " + path, errno);
+  if (const int error = copy_contents(in, config().shadow + relative)) complain("copy " + path, error);
+  ::close(in);
+}
+
+void make_all_durable() {
+  if (config().dir.empty()) return;
+  for_each_file(config().dir, [](const std::string& relative) {
+    const std::string path = config().dir + relative;
+    const int in = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (in < 0) return;
+    if (const int error = copy_contents(in, config().shadow + relative)) complain("copy " + path, error);
+    ::close(in);
+  });
+}
+
+using UnlinkFn = int (*)(const char*);
+using RenameFn = int (*)(const char*, const char*);
+
+void forget(const std::string& relative) {
+  static const auto real_unlink = next<UnlinkFn>("unlink");
+  (void)real_unlink((config().shadow + relative).c_str());
+}
+
+// The image follows a rename made under the tracked directory.
+void renamed(const std::string& from, const std::string& to, bool exchange) {
+  static const auto real_rename = next<RenameFn>("rename");
+  const std::string old_relative = tracked(from), new_relative = tracked(to);
+  const std::string old_image = config().shadow + old_relative, new_image = config().shadow + new_relative;
+  struct stat info {};
+  if (exchange && !old_relative.empty() && !new_relative.empty()) {
+    const std::string swap = new_image + ".crash_fs-swap";
+    (void)real_rename(old_image.c_str(), swap.c_str());
+    (void)real_rename(new_image.c_str(), old_image.c_str());
+    (void)real_rename(swap.c_str(), new_image.c_str());
+    return;
+  }
+  if (!new_relative.empty()) {
+    if (!old_relative.empty() && ::lstat(old_image.c_str(), &info) == 0 && make_parents(new_image, info)) {
+      (void)real_rename(old_image.c_str(), new_image.c_str());
+      return;
+    }
+    forget(new_relative);
+  }
+  if (!old_relative.empty()) forget(old_relative);
+}
+
+}  // namespace
+
+extern "C" {
+
+int fsync(int fd) {
+  static const auto real = next<int (*)(int)>("fsync");
+  const int rc = real(fd);
+  if (rc == 0) {
+    const int saved = errno;
+    make_durable(fd);
+    errno = saved;
+  }
+  return rc;
+}
+
+int fdatasync(int fd) {
+  static const auto real = next<int (*)(int)>("fdatasync");
+  const int rc = real(fd);
+  if (rc == 0) {
+    const int saved = errno;
+    make_durable(fd);
+    errno = saved;
+  }
+  return rc;
+}
+
+void sync(void) {
+  static const auto real = next<void (*)()>("sync");
+  real();
+  const int saved = errno;
+  make_all_durable();
+  errno = saved;
+}
+
+int syncfs(int fd) {
+  static const auto real = next<int (*)(int)>("syncfs");
+  const int rc = real(fd);
+  if (rc == 0) {
+    const int saved = errno;
+    make_all_durable();
+    errno = saved;
+  }
+  return rc;
+}
+
+int unlink(const char* path) {
+  static const auto real = next<UnlinkFn>("unlink");
+  const std::string where = absolute(AT_FDCWD, path);
+  const int rc = real(path);
+  if (rc == 0 && !tracked(where).empty()) {
+    const int saved = errno;
+    forget(tracked(where));
+    errno = saved;
+  }
+  return rc;
+}
+
+int unlinkat(int dirfd, const char* path, int flags) {
+  static const auto real = next<int (*)(int, const char*, int)>("unlinkat");
+  const std::string where = absolute(dirfd, path);
+  const int rc = real(dirfd, path, flags);
+  const std::string relative = tracked(where);
+  if (rc == 0 && !relative.empty()) {
+    const int saved = errno;
+    if (flags & AT_REMOVEDIR)
+      (void)::rmdir((config().shadow + relative).c_str());
+    else
+      forget(relative);
+    errno = saved;
+  }
+  return rc;
+}
+
+int rename(const char* from, const char* to) {
+  static const auto real = next<RenameFn>("rename");
+  const std::string old_path = absolute(AT_FDCWD, from), new_path = absolute(AT_FDCWD, to);
+  const int rc = real(from, to);
+  if (rc == 0) {
+    const int saved = errno;
+    renamed(old_path, new_path, false);
+    errno = saved;
+  }
+  return rc;
+}
+
+int renameat(int from_dir, const char* from, int to_dir, const char* to) {
+  static const auto real = next<int (*)(int, const char*, int, const char*)>("renameat");
+  const std::string old_path = absolute(from_dir, from), new_path = absolute(to_dir, to);
+  const int rc = real(from_dir, from, to_dir, to);
+  if (rc == 0) {
+    const int saved = errno;
+    renamed(old_path, new_path, false);
+    errno = saved;
+  }
+  return rc;
+}
+
+int renameat2(int from_dir, const char* from, int to_dir, const char* to, unsigned int flags) {
+  static const auto real = next<int (*)(int, const char*, int, const char*, unsigned int)>("renameat2");
+  const std::string old_path = absolute(from_dir, from), new_path = absolute(to_dir, to);
+  const int rc = real(from_dir, from, to_dir, to, flags);
+  if (rc == 0) {
+    const int saved = errno;
+    renamed(old_path, new_path, (flags & RENAME_EXCHANGE) != 0);
+    errno = saved;
+  }
+  return rc;
+}
+
+}  // extern "C"
