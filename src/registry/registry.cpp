@@ -103,6 +103,17 @@ Status recompute_states(SqlTransaction& tx) {
       "(SELECT model_id FROM registry_deployments)");
 }
 
+// Deployment changes take turns. Under PostgreSQL's READ COMMITTED, two
+// changes would each delete the rows they see and insert their own, and
+// both commit: `auto` ends with two models, and MAX(version) + 1 collides in
+// the history. SHARE ROW EXCLUSIVE conflicts with itself, not with readers;
+// held to the commit. (SQLite: BEGIN IMMEDIATE already serializes writers.)
+// Taken first in the transaction, before the current deployment is read.
+Status lock_deployments(SqlTransaction& tx, std::string_view dialect) {
+  if (dialect != "postgresql") return Status::OK();
+  return tx.execute("LOCK TABLE registry_deployments IN SHARE ROW EXCLUSIVE MODE");
+}
+
 Status write_deployment(SqlTransaction& tx, const std::string& name, const std::vector<DeploymentEntry>& entries,
                         const std::string& reason) {
   if (name.empty()) return Status::invalid_argument("a deployment needs a name (e.g. auto)");
@@ -277,12 +288,15 @@ Status Registry::set_deployment(const std::string& deployment, const std::vector
     if (!fs::exists(fs::path(r.path) / "model.safetensors"))
       return Status::not_found("model " + r.id + ": its checkpoint " + r.path + " is gone");
   }
-  return impl_->db->transact(TransactionMode::kWrite,
-                             [&](SqlTransaction& tx) { return write_deployment(tx, deployment, models, reason); });
+  return impl_->db->transact(TransactionMode::kWrite, [&](SqlTransaction& tx) -> Status {
+    FW_RETURN_IF_ERROR(lock_deployments(tx, impl_->db->dialect()));
+    return write_deployment(tx, deployment, models, reason);
+  });
 }
 
 Status Registry::rollback(const std::string& deployment, const std::string& reason) {
   return impl_->db->transact(TransactionMode::kWrite, [&](SqlTransaction& tx) -> Status {
+    FW_RETURN_IF_ERROR(lock_deployments(tx, impl_->db->dialect()));
     FW_ASSIGN_OR_RETURN(auto current, read_deployment(tx, deployment));
     const SqlValue p[] = {deployment};
     FW_ASSIGN_OR_RETURN(auto rows,
