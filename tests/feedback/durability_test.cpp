@@ -231,6 +231,13 @@ struct PostgresCrash {
     Status status = server.init();
     ASSERT_TRUE(status.ok()) << status.to_string();
     const std::string image = server.work_dir() + "/image";
+    // A copy the postgres user can read (the build folder may be under /root).
+    const std::string library = server.work_dir() + "/libcrash_fs.so";
+    std::filesystem::copy_file(FLYWHEEL_CRASH_FS_LIB, library);
+    std::filesystem::permissions(library, std::filesystem::perms::owner_all | std::filesystem::perms::group_read |
+                                              std::filesystem::perms::group_exec | std::filesystem::perms::others_read |
+                                              std::filesystem::perms::others_exec);
+    server.set_environment(crash_fs::preload_environment(library, server.data_dir(), image));
     status = crash_fs::mark_durable(server.data_dir(), image);
     ASSERT_TRUE(status.ok()) << status.to_string();
     auto fresh = server.new_database();
@@ -249,10 +256,6 @@ struct PostgresCrash {
 
 TEST(PostgresDurabilityTest, AcknowledgedEventsSurviveALostPageCache) {
   PostgresServer server({.durable = true});
-  // The image lives beside the data directory, known once initdb has run.
-  ASSERT_TRUE(server.init().ok());
-  server.set_environment(
-      crash_fs::preload_environment(FLYWHEEL_CRASH_FS_LIB, server.data_dir(), server.work_dir() + "/image"));
   PostgresCrash crash;
   ASSERT_NO_FATAL_FAILURE(crash.run(server));
   auto present = read_back(crash.url);
@@ -264,9 +267,6 @@ TEST(PostgresDurabilityTest, AcknowledgedEventsSurviveALostPageCache) {
 
 TEST(PostgresDurabilityTest, FsyncOffLosesAcknowledgedEvents) {
   PostgresServer server({.durable = false});
-  ASSERT_TRUE(server.init().ok());
-  server.set_environment(
-      crash_fs::preload_environment(FLYWHEEL_CRASH_FS_LIB, server.data_dir(), server.work_dir() + "/image"));
   PostgresCrash crash;
   ASSERT_NO_FATAL_FAILURE(crash.run(server));
   // Nothing was synced since initdb: the test's database itself may be gone.
