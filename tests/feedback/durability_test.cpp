@@ -50,8 +50,15 @@ struct Acknowledged {
 // the writer if it still runs.
 void run_writer(const std::string& url, const std::vector<std::string>& environment, const std::function<void()>& crash,
                 Acknowledged& out) {
+  // Ours replace the inherited ones (ld.so would take the last LD_PRELOAD).
   std::vector<std::string> variables = environment;
-  for (char** v = environ; *v != nullptr; ++v) variables.emplace_back(*v);
+  auto overridden = [&](std::string_view inherited) {
+    for (const auto& v : environment)
+      if (inherited.substr(0, v.find('=') + 1) == std::string_view(v).substr(0, v.find('=') + 1)) return true;
+    return false;
+  };
+  for (char** v = environ; *v != nullptr; ++v)
+    if (!overridden(*v)) variables.emplace_back(*v);
   std::vector<char*> envp;
   for (auto& v : variables) envp.push_back(v.data());
   envp.push_back(nullptr);
