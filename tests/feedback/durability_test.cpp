@@ -9,7 +9,10 @@
 //   would pass with a store that never syncs;
 // - a lost page cache: the writer (SQLite) or the server (PostgreSQL, with
 //   fsync on) runs under crash_fs (tests/common/crash_fs), and after the
-//   kill every file goes back to what its last fsync made durable.
+//   kill every file goes back to what its last fsync made durable. The
+//   SQLite writer is killed inside a sync, when the most data is in flight,
+//   and the crash is tried with none and with half of that data written back
+//   page by page (a torn WAL tail); the database must pass integrity_check.
 // The second is shown able to fail: a SQLite store forced to
 // synchronous=OFF or NORMAL, and a PostgreSQL server with fsync off, keep
 // every event through kill -9 and lose acknowledged ones through the crash.
@@ -46,10 +49,11 @@ struct Acknowledged {
 };
 
 // Runs durability_writer on `url` (with `environment` added) until it has
-// acknowledged kAcknowledged durable events, then calls `crash` and SIGKILLs
-// the writer if it still runs.
-void run_writer(const std::string& url, const std::vector<std::string>& environment, const std::function<void()>& crash,
-                Acknowledged& out) {
+// acknowledged `kill_after` durable events, then calls `crash` and SIGKILLs
+// the writer if it still runs. `kill_after` 0: the writer kills itself
+// (crash_fs's CRASHFS_KILL_AT_SYNC), no later than its last line.
+void run_writer(const std::string& url, const std::vector<std::string>& environment, size_t kill_after,
+                const std::function<void()>& crash, Acknowledged& out) {
   // Ours replace the inherited ones (ld.so would take the last LD_PRELOAD).
   std::vector<std::string> variables = environment;
   auto overridden = [&](std::string_view inherited) {
@@ -79,6 +83,7 @@ void run_writer(const std::string& url, const std::vector<std::string>& environm
   ::close(fds[1]);
   FILE* in = ::fdopen(fds[0], "r");
   char line[128];
+  int64_t last_line_ms = 0;
   while (std::fgets(line, sizeof(line), in) != nullptr) {
     std::istringstream fields(line);
     char kind = 0;
@@ -87,7 +92,8 @@ void run_writer(const std::string& url, const std::vector<std::string>& environm
     fields >> kind >> n >> at;
     if (kind == 'D') out.durable.push_back(n);
     if (kind == 'R') out.recorded.emplace_back(n, at);
-    if (out.crash_ms == 0 && out.durable.size() >= kAcknowledged) {
+    last_line_ms = unix_millis_now();
+    if (kill_after > 0 && out.crash_ms == 0 && out.durable.size() >= kill_after) {
       out.crash_ms = unix_millis_now();
       crash();
       (void)::kill(pid, SIGKILL);
@@ -96,6 +102,11 @@ void run_writer(const std::string& url, const std::vector<std::string>& environm
   std::fclose(in);
   int status = 0;
   ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  if (kill_after == 0) {
+    ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)
+        << "the writer did not kill itself (exit code " << (WIFEXITED(status) ? WEXITSTATUS(status) : -1) << ")";
+    out.crash_ms = last_line_ms;
+  }
   ASSERT_GT(out.crash_ms, 0) << "the writer ended before the crash (exit code "
                              << (WIFEXITED(status) ? WEXITSTATUS(status) : -1) << ")";
 }
@@ -160,7 +171,7 @@ TEST(DurabilityTest, AcknowledgedEventsSurviveKill9) {
   const std::string db = (dir / "events.db").string();
   Acknowledged acked;
   ASSERT_NO_FATAL_FAILURE(run_writer(
-      db, {}, [] {}, acked));
+      db, {}, kAcknowledged, [] {}, acked));
   auto present = read_back(db);
   ASSERT_TRUE(present.ok()) << present.status().to_string();
   EXPECT_EQ(missing(acked, *present), "");
@@ -169,36 +180,61 @@ TEST(DurabilityTest, AcknowledgedEventsSurviveKill9) {
 }
 
 // The SQLite store under crash_fs: `synchronous` empty is the store as it is.
+// The disk as the writer left it stays in data/; each crash works on a copy.
 struct SqliteCrash {
   flywheel::testing_util::TempDir dir;
   Acknowledged acked;
-  std::string kill9_db, crash_db;
 
+  // The store as it is kills itself in a sync (the kSyncs-th: enough for
+  // kAcknowledged durable events); a weakened one syncs too seldom for that
+  // and is killed after kAcknowledged events.
   void run(const std::string& synchronous) {
-    const std::string data = (dir / "data").string(), image = (dir / "image").string();
-    std::filesystem::create_directories(data);
-    auto environment = crash_fs::preload_environment(FLYWHEEL_CRASH_FS_LIB, data, image);
+    constexpr int kSyncs = 150;
+    std::filesystem::create_directories(data());
+    auto environment = crash_fs::preload_environment(FLYWHEEL_CRASH_FS_LIB, data(), image());
+    if (synchronous.empty()) environment.push_back("CRASHFS_KILL_AT_SYNC=" + std::to_string(kSyncs));
     if (!synchronous.empty()) environment.push_back("FLYWHEEL_TEST_SQLITE_SYNCHRONOUS=" + synchronous);
-    crash_db = data + "/events.db";
+    const size_t kill_after = synchronous.empty() ? 0 : kAcknowledged;
     ASSERT_NO_FATAL_FAILURE(run_writer(
-        crash_db, environment, [] {}, acked));
-    copy_tree(data, (dir / "kill9").string());
-    kill9_db = (dir / "kill9" / "events.db").string();
-    const Status lost = crash_fs::lose_unsynced(data, image);
-    ASSERT_TRUE(lost.ok()) << lost.to_string();
+        data() + "/events.db", environment, kill_after, [] {}, acked));
   }
+
+  // The database as kill -9 leaves it: the page cache intact.
+  std::string after_kill9() {
+    copy_tree(data(), (dir / "kill9").string());
+    return (dir / "kill9" / "events.db").string();
+  }
+
+  // The database after a crash that lost the page cache (but `writeback`).
+  std::string after_crash(const std::string& name, const crash_fs::Writeback& writeback) {
+    const std::string copy = (dir / name).string();
+    copy_tree(data(), copy);
+    const Status lost = crash_fs::lose_unsynced(copy, image(), writeback);
+    EXPECT_TRUE(lost.ok()) << lost.to_string();
+    return copy + "/events.db";
+  }
+
+  std::string data() const { return (dir / "data").string(); }
+  std::string image() const { return (dir / "image").string(); }
 };
 
 TEST(DurabilityTest, AcknowledgedEventsSurviveALostPageCache) {
   SqliteCrash crash;
   ASSERT_NO_FATAL_FAILURE(crash.run(""));
-  const Status integrity = sqlite_integrity(crash.crash_db);
-  ASSERT_TRUE(integrity.ok()) << integrity.to_string();
-  auto present = read_back(crash.crash_db);
-  ASSERT_TRUE(present.ok()) << present.status().to_string();
-  EXPECT_EQ(missing(crash.acked, *present), "");
   EXPECT_GE(crash.acked.durable.size(), kAcknowledged);
   EXPECT_GT(old_enough(crash.acked), 0u);
+  // Nothing unsynced reached the disk; then half of it did, page by page
+  // (three seeds): SQLite must tell a torn WAL tail from a committed one.
+  const std::vector<crash_fs::Writeback> crashes = {{0, 0}, {0.5, 1}, {0.5, 2}, {0.5, 3}};
+  for (size_t c = 0; c < crashes.size(); ++c) {
+    SCOPED_TRACE("written back: " + std::to_string(crashes[c].fraction) + ", seed " + std::to_string(crashes[c].seed));
+    const std::string db = crash.after_crash("crash" + std::to_string(c), crashes[c]);
+    const Status integrity = sqlite_integrity(db);
+    ASSERT_TRUE(integrity.ok()) << integrity.to_string();
+    auto present = read_back(db);
+    ASSERT_TRUE(present.ok()) << present.status().to_string();
+    EXPECT_EQ(missing(crash.acked, *present), "");
+  }
 }
 
 // The harness can fail: with the store's syncs weakened, kill -9 keeps every
@@ -208,19 +244,21 @@ class WeakenedSqliteTest : public ::testing::TestWithParam<std::string> {};
 TEST_P(WeakenedSqliteTest, LostPageCacheLosesAcknowledgedEvents) {
   SqliteCrash crash;
   ASSERT_NO_FATAL_FAILURE(crash.run(GetParam()));
+  const std::string kill9_db = crash.after_kill9();
   // NORMAL syncs the WAL only when it checkpoints (1000 pages by default):
   // a smaller WAL says no sync has happened since the database was created.
   if (GetParam() == "NORMAL") {
-    ASSERT_LT(std::filesystem::file_size(crash.kill9_db + "-wal"), 1000u * 4096u)
+    ASSERT_LT(std::filesystem::file_size(kill9_db + "-wal"), 1000u * 4096u)
         << "the WAL was checkpointed: fewer events would make this test's premise hold";
   }
-  auto after_kill9 = read_back(crash.kill9_db);
+  auto after_kill9 = read_back(kill9_db);
   ASSERT_TRUE(after_kill9.ok()) << after_kill9.status().to_string();
   EXPECT_EQ(missing(crash.acked, *after_kill9), "") << "kill -9 alone must not lose events, synced or not";
   // A database file that was never synced is gone, and a new one is empty.
-  const Status integrity = sqlite_integrity(crash.crash_db);
+  const std::string crash_db = crash.after_crash("crash", {});
+  const Status integrity = sqlite_integrity(crash_db);
   ASSERT_TRUE(integrity.ok()) << integrity.to_string();
-  auto after_crash = read_back(crash.crash_db);
+  auto after_crash = read_back(crash_db);
   ASSERT_TRUE(after_crash.ok()) << after_crash.status().to_string();
   EXPECT_NE(missing(crash.acked, *after_crash), "") << "synchronous=" << GetParam() << " lost nothing";
 }
@@ -252,7 +290,7 @@ struct PostgresCrash {
     url = *fresh;
     Status crashed;
     ASSERT_NO_FATAL_FAILURE(run_writer(
-        url, {}, [&] { crashed = server.crash(); }, acked));
+        url, {}, kAcknowledged, [&] { crashed = server.crash(); }, acked));
     ASSERT_TRUE(crashed.ok()) << crashed.to_string();
     status = crash_fs::lose_unsynced(server.data_dir(), image);
     ASSERT_TRUE(status.ok()) << status.to_string();

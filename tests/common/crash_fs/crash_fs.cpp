@@ -4,6 +4,10 @@
 //
 //   CRASHFS_DIR=/tracked CRASHFS_SHADOW=/image LD_PRELOAD=libcrash_fs.so program
 //
+// CRASHFS_KILL_AT_SYNC=N: the program kills itself (SIGKILL) when it calls
+// the Nth fsync/fdatasync of a tracked file, before the sync: the crash
+// lands when written data is least durable (all in the page cache).
+//
 // After fsync(fd) or fdatasync(fd) of a regular file under CRASHFS_DIR
 // returns 0, the file's whole contents are copied into the image (only the
 // pages that changed). unlink/rename of tracked paths apply to the image at
@@ -23,7 +27,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
+#include <csignal>
 #include <string>
 
 #include "tests/common/crash_fs/image.h"
@@ -42,6 +48,7 @@ F next(const char* name) {
 struct Config {
   std::string dir;     // canonical CRASHFS_DIR; empty: the library does nothing
   std::string shadow;  // CRASHFS_SHADOW
+  long kill_at_sync = 0;
 };
 
 const Config& config() {
@@ -53,6 +60,7 @@ const Config& config() {
     if (dir == nullptr || shadow == nullptr || ::realpath(dir, canonical) == nullptr) return out;
     out.dir = canonical;
     out.shadow = shadow;
+    if (const char* n = ::getenv("CRASHFS_KILL_AT_SYNC")) out.kill_at_sync = std::atol(n);
     return out;
   }();
   return c;
@@ -102,6 +110,13 @@ std::string absolute(int dirfd, const char* path) {
 void complain(const std::string& what, int error) {
   const std::string line = "crash_fs: " + what + ": " + std::strerror(error) + "\n";
   (void)!::write(2, line.data(), line.size());
+}
+
+// Before a sync of `fd`: the crash, if this is the sync it is set for.
+void maybe_crash(int fd) {
+  static std::atomic<long> syncs{0};
+  if (config().kill_at_sync <= 0 || tracked(link_target(fd_link(fd))).empty()) return;
+  if (++syncs == config().kill_at_sync) ::kill(::getpid(), SIGKILL);
 }
 
 // After a successful sync of `fd`: its contents are durable.
@@ -169,6 +184,7 @@ extern "C" {
 
 int fsync(int fd) {
   static const auto real = next<int (*)(int)>("fsync");
+  maybe_crash(fd);
   const int rc = real(fd);
   if (rc == 0) {
     const int saved = errno;
@@ -180,6 +196,7 @@ int fsync(int fd) {
 
 int fdatasync(int fd) {
   static const auto real = next<int (*)(int)>("fdatasync");
+  maybe_crash(fd);
   const int rc = real(fd);
   if (rc == 0) {
     const int saved = errno;
