@@ -10,10 +10,14 @@
 //
 // After fsync(fd) or fdatasync(fd) of a regular file under CRASHFS_DIR
 // returns 0, the file's whole contents are copied into the image (only the
-// pages that changed). unlink/rename of tracked paths apply to the image at
-// once (metadata is modelled as synchronous; contents are what is under
-// test). The program's own reads and writes are untouched: it sees its page
-// cache as usual. crash_fs.h puts the image back after the program is killed.
+// pages that changed). The program's own reads and writes are untouched: it
+// sees its page cache as usual. crash_fs.h puts the image back after the
+// program is killed.
+//
+// Lenient on purpose: directory entries are durable at once. A synced file
+// keeps its name without an fsync of its directory, and unlink/rename of
+// tracked paths apply to the image when they return (contents are what the
+// tests are about; SQLite and PostgreSQL sync their directories anyway).
 //
 // Not modelled (each would show up as lost data, never as data kept that a
 // real crash could lose): O_SYNC/O_DSYNC opens, RWF_DSYNC writes, msync of
