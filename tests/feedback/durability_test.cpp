@@ -9,10 +9,10 @@
 //   would pass with a store that never syncs;
 // - a lost page cache: the writer (SQLite) or the server (PostgreSQL, with
 //   fsync on) runs under crash_fs (tests/common/crash_fs), and after the
-//   kill every file goes back to what its last fsync made durable. The
-//   SQLite writer is killed inside a sync, when the most data is in flight,
-//   and the crash is tried with none and with half of that data written back
-//   page by page (a torn WAL tail); the database must pass integrity_check.
+//   kill every file goes back to what its last fsync made durable. The power
+//   is cut inside a sync, when the most data is in flight; the SQLite crash
+//   is tried with none and with half of that data written back page by page
+//   (a torn WAL tail), and the database must pass integrity_check.
 // The second is shown able to fail: a SQLite store forced to
 // synchronous=OFF or NORMAL, and a PostgreSQL server with fsync off, keep
 // every event through kill -9 and lose acknowledged ones through the crash.
@@ -48,12 +48,18 @@ struct Acknowledged {
   int64_t crash_ms = 0;
 };
 
-// Runs durability_writer on `url` (with `environment` added) until it has
-// acknowledged `kill_after` durable events, then calls `crash` and SIGKILLs
-// the writer if it still runs. `kill_after` 0: the writer kills itself
-// (crash_fs's CRASHFS_KILL_AT_SYNC), no later than its last line.
-void run_writer(const std::string& url, const std::vector<std::string>& environment, size_t kill_after,
-                const std::function<void()>& crash, Acknowledged& out) {
+// The crash of kill -9 (and of weakened stores, which sync too seldom to
+// crash inside a sync): once kAcknowledged durable events are acknowledged.
+bool enough(const Acknowledged& acked) { return acked.durable.size() >= kAcknowledged; }
+
+// Runs durability_writer on `url` (with `environment` added). After each line
+// it reads, `crashed` says whether the crash has happened (it may cause it);
+// the writer is then SIGKILLed. A writer that dies first must have been
+// SIGKILLed (by crash_fs, inside a sync). out.crash_ms is no later than the
+// crash: the last time the test saw the crash not yet happened, or the last
+// time the writer printed.
+void run_writer(const std::string& url, const std::vector<std::string>& environment,
+                const std::function<bool(const Acknowledged&)>& crashed, Acknowledged& out) {
   // Ours replace the inherited ones (ld.so would take the last LD_PRELOAD).
   std::vector<std::string> variables = environment;
   auto overridden = [&](std::string_view inherited) {
@@ -83,7 +89,7 @@ void run_writer(const std::string& url, const std::vector<std::string>& environm
   ::close(fds[1]);
   FILE* in = ::fdopen(fds[0], "r");
   char line[128];
-  int64_t last_line_ms = 0;
+  int64_t not_yet_ms = unix_millis_now(), last_printed_ms = 0;
   while (std::fgets(line, sizeof(line), in) != nullptr) {
     std::istringstream fields(line);
     char kind = 0;
@@ -92,23 +98,23 @@ void run_writer(const std::string& url, const std::vector<std::string>& environm
     fields >> kind >> n >> at;
     if (kind == 'D') out.durable.push_back(n);
     if (kind == 'R') out.recorded.emplace_back(n, at);
-    last_line_ms = unix_millis_now();
-    if (kill_after > 0 && out.crash_ms == 0 && out.durable.size() >= kill_after) {
-      out.crash_ms = unix_millis_now();
-      crash();
+    last_printed_ms = std::max(last_printed_ms, at);
+    if (out.crash_ms != 0) continue;
+    if (crashed(out)) {
+      out.crash_ms = not_yet_ms;
       (void)::kill(pid, SIGKILL);
+    } else {
+      not_yet_ms = unix_millis_now();
     }
   }
   std::fclose(in);
   int status = 0;
   ASSERT_EQ(::waitpid(pid, &status, 0), pid);
-  if (kill_after == 0) {
+  if (out.crash_ms == 0) {
     ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)
-        << "the writer did not kill itself (exit code " << (WIFEXITED(status) ? WEXITSTATUS(status) : -1) << ")";
-    out.crash_ms = last_line_ms;
+        << "the writer ended before the crash (exit code " << (WIFEXITED(status) ? WEXITSTATUS(status) : -1) << ")";
+    out.crash_ms = last_printed_ms;
   }
-  ASSERT_GT(out.crash_ms, 0) << "the writer ended before the crash (exit code "
-                             << (WIFEXITED(status) ? WEXITSTATUS(status) : -1) << ")";
 }
 
 // Suggestion ids present (and those with an outcome) in the store at `url`.
@@ -170,8 +176,7 @@ TEST(DurabilityTest, AcknowledgedEventsSurviveKill9) {
   flywheel::testing_util::TempDir dir;
   const std::string db = (dir / "events.db").string();
   Acknowledged acked;
-  ASSERT_NO_FATAL_FAILURE(run_writer(
-      db, {}, kAcknowledged, [] {}, acked));
+  ASSERT_NO_FATAL_FAILURE(run_writer(db, {}, enough, acked));
   auto present = read_back(db);
   ASSERT_TRUE(present.ok()) << present.status().to_string();
   EXPECT_EQ(missing(acked, *present), "");
@@ -194,9 +199,9 @@ struct SqliteCrash {
     auto environment = crash_fs::preload_environment(FLYWHEEL_CRASH_FS_LIB, data(), image());
     if (synchronous.empty()) environment.push_back("CRASHFS_KILL_AT_SYNC=" + std::to_string(kSyncs));
     if (!synchronous.empty()) environment.push_back("FLYWHEEL_TEST_SQLITE_SYNCHRONOUS=" + synchronous);
-    const size_t kill_after = synchronous.empty() ? 0 : kAcknowledged;
-    ASSERT_NO_FATAL_FAILURE(run_writer(
-        data() + "/events.db", environment, kill_after, [] {}, acked));
+    auto in_a_sync = [](const Acknowledged&) { return false; };  // crash_fs kills the writer
+    ASSERT_NO_FATAL_FAILURE(
+        run_writer(data() + "/events.db", environment, synchronous.empty() ? in_a_sync : enough, acked));
   }
 
   // The database as kill -9 leaves it: the page cache intact.
@@ -266,13 +271,18 @@ TEST_P(WeakenedSqliteTest, LostPageCacheLosesAcknowledgedEvents) {
 INSTANTIATE_TEST_SUITE_P(Synchronous, WeakenedSqliteTest, ::testing::Values("OFF", "NORMAL"),
                          [](const auto& info) { return info.param; });
 
-// PostgreSQL: the server (not the client) runs under crash_fs, and the crash
-// is an immediate shutdown followed by the loss of the page cache.
+// PostgreSQL: the server (not the client) runs under crash_fs. The power is
+// cut inside a sync (a backend's COMMIT, as it happens), the processes left
+// are shut down at once, the page cache is lost, and the server starts again
+// and recovers.
 struct PostgresCrash {
+  // Syncs before the power cut: about 50 to start and CREATE DATABASE, then
+  // one per commit (80 acknowledged events here).
+  static constexpr int kServerSyncs = 130;
   Acknowledged acked;
   std::string url;
 
-  void run(PostgresServer& server) {
+  void run(PostgresServer& server, bool durable) {
     Status status = server.init();
     ASSERT_TRUE(status.ok()) << status.to_string();
     const std::string image = server.work_dir() + "/image";
@@ -282,15 +292,30 @@ struct PostgresCrash {
     std::filesystem::permissions(library, std::filesystem::perms::owner_all | std::filesystem::perms::group_read |
                                               std::filesystem::perms::group_exec | std::filesystem::perms::others_read |
                                               std::filesystem::perms::others_exec);
-    server.set_environment(crash_fs::preload_environment(library, server.data_dir(), image));
+    auto environment = crash_fs::preload_environment(library, server.data_dir(), image);
+    if (durable) {
+      environment.push_back("CRASHFS_KILL_AT_SYNC=" + std::to_string(kServerSyncs));
+    }
+    server.set_environment(environment);
     status = crash_fs::mark_durable(server.data_dir(), image);
     ASSERT_TRUE(status.ok()) << status.to_string();
     auto fresh = server.new_database();
     ASSERT_TRUE(fresh.ok()) << fresh.status().to_string();
     url = *fresh;
+    // A durable server has the power cut in a sync (crash_fs); one with fsync
+    // off never syncs and is shut down at once after kAcknowledged.
     Status crashed;
-    ASSERT_NO_FATAL_FAILURE(run_writer(
-        url, {}, kAcknowledged, [&] { crashed = server.crash(); }, acked));
+    const std::function<bool(const Acknowledged&)> shut_down = [&](const Acknowledged& acked) {
+      if (!enough(acked)) return false;
+      crashed = server.crash();
+      return true;
+    };
+    const std::function<bool(const Acknowledged&)> died = [&](const Acknowledged&) {
+      if (!std::filesystem::exists(image + ".crashed")) return false;
+      crashed = server.crash();  // the processes crash_fs has not killed yet
+      return true;
+    };
+    ASSERT_NO_FATAL_FAILURE(run_writer(url, {}, durable ? died : shut_down, acked));
     ASSERT_TRUE(crashed.ok()) << crashed.to_string();
     status = crash_fs::lose_unsynced(server.data_dir(), image);
     ASSERT_TRUE(status.ok()) << status.to_string();
@@ -302,7 +327,7 @@ struct PostgresCrash {
 TEST(PostgresDurabilityTest, AcknowledgedEventsSurviveALostPageCache) {
   PostgresServer server({.durable = true});
   PostgresCrash crash;
-  ASSERT_NO_FATAL_FAILURE(crash.run(server));
+  ASSERT_NO_FATAL_FAILURE(crash.run(server, true));
   auto present = read_back(crash.url);
   ASSERT_TRUE(present.ok()) << present.status().to_string();
   EXPECT_EQ(missing(crash.acked, *present), "");
@@ -313,7 +338,7 @@ TEST(PostgresDurabilityTest, AcknowledgedEventsSurviveALostPageCache) {
 TEST(PostgresDurabilityTest, FsyncOffLosesAcknowledgedEvents) {
   PostgresServer server({.durable = false});
   PostgresCrash crash;
-  ASSERT_NO_FATAL_FAILURE(crash.run(server));
+  ASSERT_NO_FATAL_FAILURE(crash.run(server, false));
   // Nothing was synced since initdb: the test's database itself may be gone.
   auto present = read_back(crash.url);
   if (!present.ok()) {

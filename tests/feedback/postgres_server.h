@@ -61,13 +61,24 @@ class PostgresServer {
   std::string work_dir() const { return dir_.string(); }
 
   // Immediate shutdown: every server process quits at once without writing
-  // anything more (what a power cut does to the processes).
+  // anything more (what a power cut does to the processes). A postmaster
+  // that is dead already is fine.
   Status crash() {
     if (!running_) return Status::internal("the PostgreSQL server is not running");
     running_ = false;
-    if (run("pg_ctl -D " + data_dir() + " -m immediate -w stop") != 0)
+    if (alive() && run("pg_ctl -D " + data_dir() + " -m immediate -w stop") != 0 && alive())
       return Status::internal("pg_ctl stop -m immediate failed:\n" + log_tail());
     return Status::OK();
+  }
+
+  // Whether the postmaster runs (false once it was killed, even before anyone reaped it).
+  bool alive() const {
+    std::ifstream pid_file(dir_ / "data" / "postmaster.pid");
+    long pid = 0;
+    if (!(pid_file >> pid) || pid <= 0) return false;
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+    std::string ignored, state;
+    return static_cast<bool>(stat >> ignored >> ignored >> state) && state != "Z" && state != "X";
   }
 
   // Starts the server again on the same data directory and port, now without

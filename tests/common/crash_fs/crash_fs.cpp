@@ -4,9 +4,14 @@
 //
 //   CRASHFS_DIR=/tracked CRASHFS_SHADOW=/image LD_PRELOAD=libcrash_fs.so program
 //
-// CRASHFS_KILL_AT_SYNC=N: the program kills itself (SIGKILL) when it calls
-// the Nth fsync/fdatasync of a tracked file, before the sync: the crash
-// lands when written data is least durable (all in the page cache).
+// CRASHFS_KILL_AT_SYNC=N: the power cut. The Nth fsync/fdatasync of a
+// tracked file, counted over every process of the run (in the file
+// CRASHFS_SHADOW.syncs), freezes the image before it syncs (the crash lands
+// when written data is least durable: all in the page cache) by creating
+// CRASHFS_SHADOW.crashed, and SIGKILLs its caller. From then on no sync
+// completes: every process that calls one, or was inside one, is SIGKILLed
+// in it, so nothing is acknowledged as durable that the image lacks (a
+// PostgreSQL server's other processes die on their next sync).
 //
 // After fsync(fd) or fdatasync(fd) of a regular file under CRASHFS_DIR
 // returns 0, the file's whole contents are copied into the image (only the
@@ -28,10 +33,10 @@
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <cerrno>
 #include <csignal>
 #include <string>
@@ -116,17 +121,50 @@ void complain(const std::string& what, int error) {
   (void)!::write(2, line.data(), line.size());
 }
 
-// Before a sync of `fd`: the crash, if this is the sync it is set for.
-void maybe_crash(int fd) {
-  static std::atomic<long> syncs{0};
-  if (config().kill_at_sync <= 0 || tracked(link_target(fd_link(fd))).empty()) return;
-  if (++syncs == config().kill_at_sync) ::kill(::getpid(), SIGKILL);
+// One more tracked sync, counted under flock() across processes: the new count.
+long count_sync() {
+  const int fd = ::open((config().shadow + ".syncs").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) return 0;
+  long n = 0;
+  char text[32] = {};
+  if (::flock(fd, LOCK_EX) == 0 && ::pread(fd, text, sizeof(text) - 1, 0) >= 0) {
+    n = std::atol(text) + 1;
+    const std::string next_text = std::to_string(n);
+    if (::pwrite(fd, next_text.data(), next_text.size(), 0) != static_cast<ssize_t>(next_text.size())) n = 0;
+  }
+  ::close(fd);
+  return n;
 }
 
-// After a successful sync of `fd`: its contents are durable.
+std::string crashed_marker() { return config().shadow + ".crashed"; }
+
+bool power_cut() {
+  struct stat info {};
+  return config().kill_at_sync > 0 && ::stat(crashed_marker().c_str(), &info) == 0;
+}
+
+[[noreturn]] void die() {
+  ::kill(::getpid(), SIGKILL);
+  ::_exit(137);
+}
+
+// Before a sync of `fd`: the power cut, if this is the sync it is set for.
+void maybe_crash(int fd) {
+  if (config().kill_at_sync <= 0 || tracked(link_target(fd_link(fd))).empty()) return;
+  if (power_cut()) die();
+  if (count_sync() == config().kill_at_sync) {
+    const int marker = ::open(crashed_marker().c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    if (marker < 0) complain("create " + crashed_marker(), errno);
+    die();
+  }
+}
+
+// After a successful sync of `fd`: its contents are durable, unless the
+// power was cut while it ran.
 void make_durable(int fd) {
   const std::string relative = tracked(link_target(fd_link(fd)));
   if (relative.empty()) return;
+  if (power_cut()) die();
   struct stat open_file {
   }, named{};
   if (::fstat(fd, &open_file) != 0 || !S_ISREG(open_file.st_mode)) return;
@@ -142,6 +180,7 @@ void make_durable(int fd) {
 
 void make_all_durable() {
   if (config().dir.empty()) return;
+  if (power_cut()) die();
   for_each_file(config().dir, [](const std::string& relative) {
     const std::string path = config().dir + relative;
     const int in = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
