@@ -39,7 +39,8 @@ namespace flywheel::feedback::testing {
 namespace {
 
 constexpr std::chrono::milliseconds kMaxDelay{200};
-constexpr size_t kAcknowledged = 50;  // durable events acknowledged before the crash
+constexpr size_t kAcknowledged = 50;                  // durable events acknowledged before the crash
+constexpr size_t kNeverCrashed = 20 * kAcknowledged;  // a crash that has not come by then never will
 
 // What the writer acknowledged before it was stopped.
 struct Acknowledged {
@@ -90,6 +91,7 @@ void run_writer(const std::string& url, const std::vector<std::string>& environm
   FILE* in = ::fdopen(fds[0], "r");
   char line[128];
   int64_t not_yet_ms = unix_millis_now(), last_printed_ms = 0;
+  bool gave_up = false;
   while (std::fgets(line, sizeof(line), in) != nullptr) {
     std::istringstream fields(line);
     char kind = 0;
@@ -99,9 +101,12 @@ void run_writer(const std::string& url, const std::vector<std::string>& environm
     if (kind == 'D') out.durable.push_back(n);
     if (kind == 'R') out.recorded.emplace_back(n, at);
     last_printed_ms = std::max(last_printed_ms, at);
-    if (out.crash_ms != 0) continue;
+    if (out.crash_ms != 0 || gave_up) continue;
     if (crashed(out)) {
       out.crash_ms = not_yet_ms;
+      (void)::kill(pid, SIGKILL);
+    } else if (out.durable.size() >= kNeverCrashed) {
+      gave_up = true;
       (void)::kill(pid, SIGKILL);
     } else {
       not_yet_ms = unix_millis_now();
@@ -110,6 +115,7 @@ void run_writer(const std::string& url, const std::vector<std::string>& environm
   std::fclose(in);
   int status = 0;
   ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_FALSE(gave_up) << "no crash after " << kNeverCrashed << " acknowledged events (is crash_fs loaded?)";
   if (out.crash_ms == 0) {
     ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)
         << "the writer ended before the crash (exit code " << (WIFEXITED(status) ? WEXITSTATUS(status) : -1) << ")";
