@@ -4,13 +4,19 @@ BUILD_DIR ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=Release
 
-.PHONY: demo test deps build npm-deps bench fuzz clean
+.PHONY: demo test test-numerics deps build npm-deps bench fuzz clean
 
 demo: build
 	@scripts/demo $(BUILD_DIR)
 
 test: build npm-deps
 	cd $(BUILD_DIR) && ctest --output-on-failure -j$(JOBS)
+
+# The numerics-sensitive suites once more under other OpenBLAS kernels (.ci/run
+# runs it after `make test`): OPENBLAS_CORETYPE unset where the machine sets
+# it, else Haswell; CORETYPE=SkylakeX (or unset) picks another.
+test-numerics: build npm-deps
+	@scripts/test-numerics $(BUILD_DIR) $(JOBS) $(CORETYPE)
 
 deps:
 	@scripts/install-deps

@@ -1,8 +1,9 @@
 // A tiny FIM-capable checkpoint for tests: a 512-token byte-level BPE (with
-// the FIM and chat special tokens) trained on a corpus that does not change
-// with this repository (Python's json package, which every Debian machine
-// with python3 has), and random weights of the "tiny" preset. Made once per directory;
-// deterministic for a seed. Header-only so any test binary can use it.
+// the FIM and chat special tokens) trained on a fixed corpus kept in the
+// repository (tests/common/tiny_model_corpus: Python 3.11's json package,
+// licence in tiny_model_corpus.LICENSE), and random weights of the "tiny"
+// preset. Made once per directory; the same on every machine for a seed.
+// Header-only so any test binary can use it.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -19,13 +20,10 @@
 
 namespace flywheel::testing {
 
-// /usr/lib/python3.X/json: the first one present.
+// In the repository rather than the machine's /usr/lib/python3.X/json, which
+// differs between Python versions and so gave each machine its own tokenizer.
 inline std::filesystem::path tiny_model_corpus() {
-  for (const char* dir : {"/usr/lib/python3.11/json", "/usr/lib/python3.12/json", "/usr/lib/python3.13/json"})
-    if (std::filesystem::exists(dir)) return dir;
-  ADD_FAILURE()
-      << "no /usr/lib/python3.*/json for the tiny test tokenizer (python3 is installed by scripts/install-deps)";
-  return {};
+  return std::filesystem::path(FLYWHEEL_SOURCE_DIR) / "tests" / "common" / "tiny_model_corpus";
 }
 
 inline std::filesystem::path make_tiny_model(const std::filesystem::path& dir, uint64_t seed = 7,
@@ -36,14 +34,29 @@ inline std::filesystem::path make_tiny_model(const std::filesystem::path& dir, u
   options.vocab_size = 512;
   options.threads = 1;
   options.show_progress = false;
+  // A failure is reported and ends here (the caller's next step then fails
+  // on the missing checkpoint) rather than going on with an error value.
   auto files = list_corpus_files({tiny_model_corpus()}, options);
-  EXPECT_TRUE(files.ok()) << files.status().to_string();
+  if (!files.ok() || files->empty()) {
+    ADD_FAILURE() << "tiny model corpus " << tiny_model_corpus() << ": "
+                  << (files.ok() ? "no files" : files.status().to_string());
+    return dir;
+  }
   auto tokenizer = train_bpe_tokenizer(*files, options);
-  EXPECT_TRUE(tokenizer.ok()) << tokenizer.status().to_string();
+  if (!tokenizer.ok()) {
+    ADD_FAILURE() << tokenizer.status().to_string();
+    return dir;
+  }
   auto config = ModelConfig::preset(preset, "llama", static_cast<int64_t>(tokenizer->vocab_size()));
-  EXPECT_TRUE(config.ok()) << config.status().to_string();
+  if (!config.ok()) {
+    ADD_FAILURE() << config.status().to_string();
+    return dir;
+  }
   auto model = Model::create_random(*config, *tokenizer, seed);
-  EXPECT_TRUE(model.ok()) << model.status().to_string();
+  if (!model.ok()) {
+    ADD_FAILURE() << model.status().to_string();
+    return dir;
+  }
   Status saved = model->save(dir);
   EXPECT_TRUE(saved.ok()) << saved.to_string();
   return dir;

@@ -251,7 +251,9 @@ TEST(DTypeTest, MatchesNumpyAndTorch) {
   }
   EXPECT_EQ(fp16_mismatches, 0u);
   EXPECT_EQ(bf16_mismatches, 0u);
-  if (!have_bf16) std::cout << "python3-torch missing: bf16 checked against known bit patterns only\n";
+  if (!have_bf16)
+    flywheel::testing::report_missing_dependency(
+        "python3-torch (Debian python3-torch): bf16 checked against known bit patterns only");
 
   for (uint32_t h = 0; h < 65536; ++h) {
     const uint32_t ours = to_bits(fp16_to_f32(static_cast<uint16_t>(h)));

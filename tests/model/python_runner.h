@@ -11,6 +11,8 @@
 #include <sstream>
 #include <string>
 
+#include "tests/common/dependency.h"
+
 namespace flywheel::testing_util {
 
 inline constexpr const char* kPython = "/usr/bin/python3";
@@ -55,11 +57,8 @@ inline int run_python(const std::filesystem::path& dir, const std::string& name,
 
 }  // namespace flywheel::testing_util
 
-// Skips the test when /usr/bin/python3 with numpy is missing (it is a
-// documented dependency: scripts/install-deps installs it).
-#define FW_REQUIRE_PYTHON_NUMPY()                                     \
-  do {                                                                \
-    if (!::flywheel::testing_util::python_with_numpy()) {             \
-      GTEST_SKIP() << "/usr/bin/python3 with numpy is not installed"; \
-    }                                                                 \
-  } while (0)
+// Skips the test (fails it under CI) when /usr/bin/python3 with numpy is
+// missing (scripts/install-deps installs it).
+#define FW_REQUIRE_PYTHON_NUMPY()                                            \
+  FLYWHEEL_REQUIRE_DEPENDENCY(::flywheel::testing_util::python_with_numpy(), \
+                              "/usr/bin/python3 with numpy (Debian python3-numpy)")

@@ -5,6 +5,7 @@
 
 #include <cstdio>
 
+#include "tests/common/dependency.h"
 #include "tests/serve/serve_test_util.h"
 
 namespace flywheel::serve {
@@ -25,7 +26,7 @@ std::string run_command(const std::string& command, int* exit_code) {
 
 TEST(OpenAiSdk, StreamingChatAndFimCompletions) {
   const fs::path modules = fs::path(FLYWHEEL_SOURCE_DIR) / "tests" / "reference" / "node_modules" / "openai";
-  if (!fs::exists(modules)) GTEST_SKIP() << "npm package openai missing: run scripts/install-npm-deps";
+  FLYWHEEL_REQUIRE_DEPENDENCY(fs::exists(modules), "npm package openai (scripts/install-npm-deps)");
   testing::TestServer server;
   // The script imports "openai" from tests/reference/node_modules: run it from there.
   const fs::path script = fs::path(FLYWHEEL_SOURCE_DIR) / "tests" / "serve" / "openai_client.mjs";

@@ -3,11 +3,12 @@
 // torchrun) and checks what the ranks write and how they exit.
 //
 //   train_dist_worker train OUT [steps=4 optimizer=sgd|adamw accum=1 batch=8 seq=16
-//                                bucket_bytes=4096 overlap=1 timeout_ms=20000]
+//                                bucket_bytes=4096 overlap=1 timeout_ms=20000 grads=0]
 //     A tiny CausalLm trained on this rank's slice of a fixed global batch of
 //     `batch` sequences (micro-batches of batch / (world * accum)); rank r
-//     writes its final parameters to OUT.rank<r> and a JSON summary line to
-//     stdout. Run with no launcher variables it is the single-process
+//     writes its final parameters to OUT.rank<r> (with grads=1, also each
+//     step's gradients, as the optimizer sees them, to OUT.grads.rank<r>) and
+//     a JSON summary line to stdout. Run with no launcher variables it is the single-process
 //     reference: the whole batch at once (ref_slices=N: as N accumulated
 //     micro-batches, the ranks' slices in rank order), no gradient sync.
 //   train_dist_worker collectives
@@ -135,6 +136,13 @@ int run_train(const std::string& out, const std::map<std::string, std::string>& 
   else
     optimizer = std::make_unique<torch::optim::SGD>(model->parameters(), torch::optim::SGDOptions(0.1).momentum(0.9));
 
+  const auto write_flat = [](std::ofstream& file, const torch::Tensor& t) {
+    torch::Tensor flat = t.detach().contiguous().to(torch::kFloat32).reshape({-1});
+    file.write(reinterpret_cast<const char*>(flat.data_ptr<float>()), flat.numel() * sizeof(float));
+  };
+  std::ofstream grads_file;
+  if (option(options, "grads", 0) != 0) grads_file.open(out + ".grads.rank" + std::to_string(rank), std::ios::binary);
+
   std::string losses;
   for (int64_t step = 0; step < steps; ++step) {
     torch::Tensor all = global_batch(step, batch, seq, config->vocab_size);
@@ -157,17 +165,17 @@ int run_train(const std::string& out, const std::map<std::string, std::string>& 
     char text[32];
     std::snprintf(text, sizeof text, "%s%.9g", losses.empty() ? "" : ",", *mean_loss);
     losses += text;
+    if (grads_file.is_open())
+      for (const auto& p : model->parameters()) write_flat(grads_file, p.grad());
     optimizer->step();
   }
   if (Status s = context->barrier(); !s.ok()) return fail("barrier", s);
 
   std::ofstream file(out + ".rank" + std::to_string(rank), std::ios::binary);
-  for (const auto& p : model->parameters()) {
-    torch::Tensor flat = p.detach().contiguous().to(torch::kFloat32).reshape({-1});
-    file.write(reinterpret_cast<const char*>(flat.data_ptr<float>()), flat.numel() * sizeof(float));
-  }
+  for (const auto& p : model->parameters()) write_flat(file, p);
   file.close();
-  if (!file) return fail("write", Status::io_error("cannot write " + out));
+  if (grads_file.is_open()) grads_file.close();
+  if (!file || grads_file.fail()) return fail("write", Status::io_error("cannot write " + out));
   const auto& stats = (*sync)->stats();
   std::printf(
       "{\"rank\": %d, \"world\": %d, \"launcher\": \"%s\", \"buckets\": %lld, "
@@ -250,7 +258,9 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "usage: train_dist_worker train|collectives|die|exit|rendezvous ...\n");
     return 2;
   }
-  torch::set_num_threads(1);  // ranks share 2 cores; also keeps GEMM blocking fixed
+  // Ranks share 2 cores. This does not reach OpenBLAS's own threads:
+  // distributed_test.cpp sets OPENBLAS_NUM_THREADS=1 for that.
+  torch::set_num_threads(1);
   const std::string scenario = argv[1];
   try {
     if (scenario == "train" && argc >= 3) return run_train(argv[2], parse_options(argc, argv, 3));
