@@ -167,22 +167,30 @@ Result<ReplayReport> run_replay(const ReplayOptions& options, const BackendFacto
   report.hunks_available = static_cast<int64_t>(history.hunks.size());
   report.skipped = history.skipped;
   std::vector<double> latencies;
-  std::map<std::string, std::vector<const ReplayCounts*>> by_language;
   for (size_t i = 0; i < sessions.size(); ++i) {
     const ReplayHunk& hunk = history.hunks[order[i]];
     report.hunks.push_back({hunk.id, hunk.commit, hunk.path, hunk.language, sessions[i].counts});
     latencies.insert(latencies.end(), sessions[i].latencies_ms.begin(), sessions[i].latencies_ms.end());
   }
-  std::vector<const ReplayCounts*> all;
+  // Intervals resample commits (bootstrap.h): the clusters of all hunks, and
+  // of each language's.
+  const auto rates_of = [&](const std::vector<const HunkRecord*>& hunks) {
+    const std::vector<ReplayCounts> sums = commit_sums(hunks);
+    std::vector<const ReplayCounts*> clusters;
+    for (const ReplayCounts& s : sums) clusters.push_back(&s);
+    return estimate_rates(clusters, options.bootstrap_resamples, options.seed);
+  };
+  std::vector<const HunkRecord*> all;
+  std::map<std::string, std::vector<const HunkRecord*>> by_language;
   for (const HunkRecord& h : report.hunks) {
     report.totals.add(h.counts);
-    all.push_back(&h.counts);
-    by_language[h.language].push_back(&h.counts);
+    all.push_back(&h);
+    by_language[h.language].push_back(&h);
   }
-  report.rates = estimate_rates(all, options.bootstrap_resamples, options.seed);
+  report.rates = rates_of(all);
   for (const auto& [language, hunks] : by_language) {
-    LanguageReport l{language, {}, estimate_rates(hunks, options.bootstrap_resamples, options.seed)};
-    for (const ReplayCounts* h : hunks) l.counts.add(*h);
+    LanguageReport l{language, {}, rates_of(hunks)};
+    for (const HunkRecord* h : hunks) l.counts.add(h->counts);
     report.languages.push_back(std::move(l));
   }
   std::stable_sort(

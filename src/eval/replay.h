@@ -176,7 +176,7 @@ Result<ReplayMetric> replay_metric_from_name(std::string_view name);
 // The metric's (numerator, denominator) in `counts`.
 std::pair<int64_t, int64_t> metric_fraction(const ReplayCounts& counts, ReplayMetric metric);
 
-// A rate and its bootstrap 95% interval (percentile method; hunks resampled
+// A rate and its bootstrap 95% interval (percentile method; commits resampled
 // as clusters). All 0 when the denominator is 0.
 struct RateEstimate {
   double value = 0, low = 0, high = 0;
@@ -193,7 +193,8 @@ struct LanguageReport {
   ReplayRates rates;
 };
 
-// One replayed hunk: the unit of the bootstrap and of pairing two reports.
+// One replayed hunk: the unit of pairing two reports (the bootstrap resamples
+// their commits).
 struct HunkRecord {
   std::string id;  // "<commit>:<path>:<block>.<piece>", stable for a repository
   std::string commit, path, language;
@@ -229,7 +230,7 @@ std::string format_report_table(const ReplayReport& report);
 
 // Candidate against baseline on the hunks both reports replayed (matched by
 // id): the metric of each and its difference, with a paired bootstrap 95%
-// interval (the same hunks resampled for both, `resamples` times, seeded).
+// interval (the same commits resampled for both, `resamples` times, seeded).
 struct ReportComparison {
   ReplayMetric metric = ReplayMetric::kAcceptance;
   int64_t paired_hunks = 0;

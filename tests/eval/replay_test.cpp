@@ -61,6 +61,34 @@ TEST(Replay, OracleMatchesTheHandCount) {
   EXPECT_EQ(report->run_id, "test-run");
 }
 
+TEST(Replay, ASuggestionCrossingAPieceBoundaryIsJudgedAgainstTheRestOfTheBlock) {
+  // One added block of 14 lines, typed as pieces of 10 and 4. At the start
+  // of line 9 (the last line of piece 0) the backend suggests lines 9 and 10,
+  // which is what the developer writes next: accepted, though line 10 is in
+  // the next piece. Everywhere else it suggests nothing.
+  TempDir dir;
+  TestRepo repo(dir.path());
+  const std::string base = repo.commit({{"a.py", "start = 0\n"}}, "base");
+  std::string block;
+  for (int i = 0; i < 14; ++i) block += "x" + std::to_string(i) + " = " + std::to_string(i) + "\n";
+  repo.commit({{"a.py", "start = 0\n" + block}}, "add");
+  const std::string suggestion = "x9 = 9\nx10 = 10\n";
+  auto report = run_replay(options_for(dir.path(), base + "..HEAD"),
+                           scripted_factory([&](const CompletionQuery& q) -> std::string {
+                             return q.prefix.ends_with("x8 = 8\n") ? suggestion : "";
+                           }));
+  ASSERT_TRUE(report.ok()) << report.status().to_string();
+  const ReplayCounts& c = report->totals;
+  EXPECT_EQ(c.hunks, 2);
+  EXPECT_EQ(c.shown, 1);
+  EXPECT_EQ(c.accepted, 1);
+  EXPECT_EQ(c.partially_accepted, 0);
+  // Its piece is credited with the part it types ("x9 = 9\n", 7 bytes, less
+  // the accept key); the next piece is typed from its own start.
+  EXPECT_EQ(c.accepted_chars, 7);
+  EXPECT_EQ(c.chars_saved, 6);
+}
+
 TEST(Replay, OracleAcceptsEverythingGarbageNothing) {
   TempDir dir;
   TestRepo repo(dir.path());
