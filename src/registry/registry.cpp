@@ -266,6 +266,22 @@ Status Registry::refuse(const std::string& id, const std::string& reason) {
   });
 }
 
+Status Registry::decide(const std::string& id, const std::string& scores_json, bool promote, const std::string& reason,
+                        const std::string& deployment) {
+  if (nlohmann::json::parse(scores_json, nullptr, false).is_discarded())
+    return Status::invalid_argument("scores must be JSON");
+  FW_ASSIGN_OR_RETURN(ModelRecord r, get(id));
+  if (promote && !fs::exists(fs::path(r.path) / "model.safetensors"))
+    return Status::not_found("model " + r.id + ": its checkpoint " + r.path + " is gone");
+  return impl_->db->transact(TransactionMode::kWrite, [&](SqlTransaction& tx) -> Status {
+    const SqlValue p[] = {scores_json, id};
+    FW_RETURN_IF_ERROR(tx.execute("UPDATE registry_models SET scores = ? WHERE id = ?", p));
+    if (promote) return write_deployment(tx, deployment, {{id, 1.0}}, reason.empty() ? "promote " + id : reason);
+    const SqlValue q[] = {reason, id};
+    return tx.execute("UPDATE registry_models SET state = 'refused', note = ? WHERE id = ? AND state = 'candidate'", q);
+  });
+}
+
 Status Registry::promote(const std::string& id, const std::string& deployment, const std::string& reason) {
   return set_deployment(deployment, {{id, 1.0}}, reason.empty() ? "promote " + id : reason);
 }

@@ -66,6 +66,11 @@ class Registry {
   Result<std::vector<ModelRecord>> list();
   Status set_scores(const std::string& id, const std::string& scores_json);
   Status refuse(const std::string& id, const std::string& reason);
+  // A judged candidate's decision in one transaction: its scores, then its
+  // promotion to `deployment` (as promote()) or its refusal with `reason`.
+  // A process killed around it leaves all of it done or none.
+  Status decide(const std::string& id, const std::string& scores_json, bool promote, const std::string& reason,
+                const std::string& deployment = "auto");
 
   // Makes `id` the only model of `deployment` (state serving; the models it
   // replaces become retired unless they still serve elsewhere). One transaction.

@@ -13,7 +13,10 @@
 #include <fstream>
 #include <random>
 
+#include "core/atomic_file.h"
 #include "cycle/history_split.h"
+#include "feedback/events.h"
+#include "feedback/store.h"
 #include "registry/registry.h"
 #include "tests/common/tiny_model.h"
 
@@ -84,6 +87,22 @@ class CycleTest : public ::testing::Test {
     for (const auto& m : *(*reg)->list()) serving += m.state == registry::ModelState::kServing ? 1 : 0;
     EXPECT_EQ(serving, 1);
     EXPECT_EQ((*reg)->get((*dep)[0].model_id)->state, registry::ModelState::kServing);
+  }
+
+  // The quickest cycle: no training (the candidate is the serving model's
+  // weights), judged on the held-out hunks.
+  static CycleOptions untrained(const std::string& work) {
+    CycleOptions o = options(work);
+    o.cycles = 1;
+    o.cpt_steps = 0;
+    o.objectives.clear();
+    return o;
+  }
+
+  static nlohmann::json read_json(const fs::path& file) {
+    auto text = read_file(file);
+    EXPECT_TRUE(text.ok()) << text.status().to_string();
+    return text.ok() ? nlohmann::json::parse(*text) : nlohmann::json();
   }
 
   static fs::path root_;
@@ -197,6 +216,120 @@ TEST_F(CycleTest, RecipesAreCheckedBeforeAnythingRuns) {
   ASSERT_FALSE(result.ok());
   EXPECT_NE(result.status().message().find("unknown objective 'ppo'"), std::string::npos);
   EXPECT_FALSE(fs::exists(o.work_dir / "cycle-1"));
+}
+
+TEST_F(CycleTest, RowsComeOnlyFromTheCollectRunWhateverOthersClaim) {
+  // Another writer to the store (an anonymous client, a `replay --server`)
+  // adds a suggestion that claims source "replay", the collect run's name
+  // and a time inside the cycle, accepted with a poisoned final text.
+  CycleOptions o = untrained("poisoned");
+  fs::create_directories(o.work_dir);
+  {
+    auto store = feedback::open_store((o.work_dir / "flywheel.db").string());
+    ASSERT_TRUE(store.ok()) << store.status().to_string();
+    feedback::SuggestionEvent s;
+    s.id = "collect-cycle-1-hunk@0";
+    s.source = "replay";
+    s.session = "collect-cycle-1";
+    s.path = "unit1.cpp";
+    s.prefix_window = "int poisoned(";
+    s.text = "x";
+    s.shown_at_ms = feedback::unix_millis_now() + 24 * 3600 * 1000;
+    feedback::OutcomeEvent accepted;
+    accepted.suggestion_id = s.id;
+    accepted.kind = feedback::OutcomeKind::kAccepted;
+    accepted.accepted_length = 1;
+    accepted.final_text = "POISON";
+    accepted.at_ms = s.shown_at_ms;
+    ASSERT_TRUE((*store)->append(std::vector{s}, std::vector{accepted}).ok());
+  }
+  auto results = run_cycles(o);
+  ASSERT_TRUE(results.ok()) << results.status().to_string();
+  const fs::path cycle = o.work_dir / "cycle-1";
+  auto sft = read_file(cycle / "datasets" / "train" / "sft.jsonl");
+  ASSERT_TRUE(sft.ok());
+  EXPECT_EQ(sft->find("POISON"), std::string::npos);
+  // Exactly the collect run's requests, each recorded once.
+  const nlohmann::json collected = read_json(cycle / "collect.json");
+  EXPECT_GT(collected["totals"]["requests"].get<int64_t>(), 0);
+  EXPECT_EQ(read_json(cycle / "datasets" / "summary.json")["suggestions"], collected["totals"]["requests"]);
+}
+
+TEST_F(CycleTest, ARedoneCycleRecordsItsOwnSuggestions) {
+  // Replay ids are "<run id>-<hunk>@<offset>": a run id repeated by the
+  // redone collect would collide with the first run's suggestions.
+  CycleOptions o = untrained("redone");
+  ASSERT_TRUE(run_cycles(o).ok());
+  const fs::path cycle = o.work_dir / "cycle-1";
+  const std::string first_run = read_json(cycle / "collect.json")["run_id"];
+  fs::remove_all(cycle);
+  auto again = run_cycles(o);
+  ASSERT_TRUE(again.ok()) << again.status().to_string();
+  const nlohmann::json collected = read_json(cycle / "collect.json");
+  EXPECT_NE(collected["run_id"], first_run);
+  EXPECT_GT(collected["totals"]["requests"].get<int64_t>(), 0);
+  EXPECT_EQ(read_json(cycle / "datasets" / "summary.json")["suggestions"], collected["totals"]["requests"]);
+}
+
+TEST_F(CycleTest, AChangedGenerationSettingIsJudgedAfresh) {
+  CycleOptions o = untrained("settings");
+  auto first = run_cycles(o);
+  ASSERT_TRUE(first.ok()) << first.status().to_string();
+  ASSERT_GT((*first)[0].baseline.value("shown", 0), 0);
+  // The same models, now ending each suggestion before its first token
+  // under probability 0.99: a random model of 512 tokens is never that
+  // sure, so nothing is shown. A report cached for the old setting would
+  // still show suggestions.
+  o.cycles = 2;
+  o.min_token_prob = 0.99f;
+  auto second = run_cycles(o);
+  ASSERT_TRUE(second.ok()) << second.status().to_string();
+  ASSERT_EQ(second->size(), 2u);
+  EXPECT_TRUE((*second)[0].reused);
+  EXPECT_EQ((*second)[1].baseline.value("shown", -1), 0) << (*second)[1].baseline.dump();
+}
+
+TEST_F(CycleTest, KilledAfterAPromotionTheRerunKeepsTheDecision) {
+  // Continued pretraining on this repetitive code makes a candidate that
+  // beats the random starting model (about 50% accepted against 0%), so
+  // cycle 1 promotes; the process is killed right after the promotion's
+  // transaction, before result.json is written.
+  const std::string flywheel = std::string(FLYWHEEL_BINARY_DIR) + "/flywheel";
+  const fs::path work = root_ / "killed_after_promotion";
+  const std::string command = flywheel + " cycle --repo " + (root_ / "repo").string() + " --model " +
+                              (root_ / "base").string() + " --work-dir " + work.string() +
+                              " --cycles 1 --holdout 0.25 --collect-suggestions 30 --judge-hunks 4"
+                              " --replay-threads 1 --threads 1 --cpt-steps 40 --lr 3e-3 --objectives none"
+                              " --batch-size 4 --seq-len 128 --no-significance --json >/dev/null 2>&1";
+  const int killed = std::system(("FLYWHEEL_TEST_KILL_AT=cycle-1/decided " + command).c_str());
+  ASSERT_TRUE(WIFSIGNALED(killed) || (WIFEXITED(killed) && WEXITSTATUS(killed) == 128 + SIGKILL)) << killed;
+  ASSERT_FALSE(fs::exists(work / "cycle-1" / "result.json"));
+  const std::string db = (work / "flywheel.db").string();
+  std::string promoted;
+  {
+    auto reg = registry::Registry::open(db);
+    ASSERT_TRUE(reg.ok());
+    auto dep = (*reg)->deployment("auto");
+    ASSERT_TRUE(dep.ok());
+    ASSERT_EQ(dep->size(), 1u);
+    promoted = (*dep)[0].model_id;
+    ASSERT_EQ(promoted.rfind("cycle1-", 0), 0u) << "cycle 1 did not promote its candidate: " << promoted;
+  }
+  ASSERT_EQ(std::system(command.c_str()), 0);
+  expect_consistent(db);
+  const nlohmann::json result = read_json(work / "cycle-1" / "result.json");
+  EXPECT_TRUE(result["promoted"].get<bool>()) << result.dump();
+  EXPECT_EQ(result["candidate"], promoted);
+  EXPECT_EQ(result["serving_after"], promoted);
+  auto reg = registry::Registry::open(db);
+  ASSERT_TRUE(reg.ok());
+  auto start = (*reg)->get(result["serving_before"].get<std::string>());
+  ASSERT_TRUE(start.ok()) << result.dump();
+  EXPECT_EQ(fs::path(start->path), fs::weakly_canonical(root_ / "base"));
+  // The candidate's scores are still those against the starting model.
+  const nlohmann::json scores = nlohmann::json::parse((*reg)->get(promoted)->scores_json);
+  EXPECT_EQ(scores["baseline"], result["serving_before"]) << scores.dump();
+  EXPECT_GT(scores["comparison"]["difference"]["value"].get<double>(), 0) << scores.dump();
 }
 
 TEST_F(CycleTest, KilledAtAnyMomentTheRegistryStaysConsistentAndARerunFinishes) {
