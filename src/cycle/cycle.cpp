@@ -14,6 +14,7 @@
 #include "core/hash.h"
 #include "cycle/history_split.h"
 #include "cycle/promotion.h"
+#include "cycle/slice_code.h"
 #include "data/data.h"
 #include "eval/replay.h"
 #include "feedback/datasets.h"
@@ -312,11 +313,21 @@ Result<fs::path> learn_candidate(Context& c, const registry::ModelRecord& servin
     ingest.valid_fraction = 0.1;
     ingest.threads = c.o.threads;
     ingest.show_progress = c.o.show_progress;
-    FW_ASSIGN_OR_RETURN(IngestStats stats, ingest_corpus(ingest, tokenizer));
-    spdlog::info("cycle: continued pretraining on {} files ({} tokens) as of {}", stats.train_documents,
-                 stats.train_tokens, slice_end.substr(0, 12));
-    FW_ASSIGN_OR_RETURN(current, run_stage(c.o, "continue", current, dir / "cpt", c.o.cpt_steps, ingest.out));
-    recipe["stages"].push_back({{"mode", "continue"}, {"steps", c.o.cpt_steps}, {"code_at", slice_end}});
+    FW_ASSIGN_OR_RETURN(IngestStats stats, ingest_slice_code(ingest, tokenizer));
+    if (stats.valid_documents == 0 || stats.train_documents == 0) {
+      spdlog::warn("cycle: the code as of {} has {} file(s): nothing to validate on; continued pretraining skipped",
+                   slice_end.substr(0, 12), stats.documents);
+      recipe["stages"].push_back({{"mode", "continue"}, {"skipped", "a single file: nothing to validate on"}});
+    } else {
+      spdlog::info("cycle: continued pretraining on {} files ({} tokens) as of {}, validated on {}",
+                   stats.train_documents, stats.train_tokens, slice_end.substr(0, 12), stats.valid_documents);
+      FW_ASSIGN_OR_RETURN(current, run_stage(c.o, "continue", current, dir / "cpt", c.o.cpt_steps, ingest.out));
+      recipe["stages"].push_back({{"mode", "continue"},
+                                  {"steps", c.o.cpt_steps},
+                                  {"code_at", slice_end},
+                                  {"train_documents", stats.train_documents},
+                                  {"valid_documents", stats.valid_documents}});
+    }
   }
   for (const std::string& objective : c.o.objectives) {
     fs::path data = dir / "datasets" / "train" / objective_files().at(objective);

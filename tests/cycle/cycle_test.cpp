@@ -14,6 +14,7 @@
 #include <random>
 
 #include "core/atomic_file.h"
+#include "core/hash.h"
 #include "cycle/history_split.h"
 #include "feedback/events.h"
 #include "feedback/store.h"
@@ -41,6 +42,42 @@ void make_repo(const fs::path& repo, int commits) {
     if (c > 0)
       std::ofstream(repo / ("unit" + std::to_string(c - 1) + ".cpp"), std::ios::app)
           << "\nint twice" << c << "(int x) { return x * 2 + " << c << "; }\n";
+    git("add -A");
+    git("commit -q -m 'commit " + std::to_string(c) + "'");
+  }
+}
+
+// True when ingest's rule (the first 8 bytes of the text's SHA-256, as a
+// fraction of 2^64, below the valid fraction) puts `text` in the valid
+// split at the cycle's fraction, 0.1 (0x1999...99 / 2^64 = 0.1).
+bool in_valid_split_at_a_tenth(const std::string& text) { return sha256_hex(text).substr(0, 16) <= "1999999999999999"; }
+
+// A small repository: each commit adds a short Python module and edits the
+// one before, a dozen files in all. Each version of each file gets a
+// trailing comment that keeps it out of the valid split at 0.1, so every
+// slice's code has no validation file by ingest's hash rule: the case of a
+// small real repository.
+void make_small_repo(const fs::path& repo, int commits) {
+  fs::create_directories(repo);
+  auto git = [&](const std::string& args) {
+    const std::string command =
+        "cd '" + repo.string() + "' && git -c user.name=t -c user.email=t@t " + args + " >/dev/null 2>&1";
+    ASSERT_EQ(std::system(command.c_str()), 0) << command;
+  };
+  auto write = [&](const std::string& name, std::string text) {
+    for (int n = 0; in_valid_split_at_a_tenth(text); ++n) text += "# " + std::to_string(n) + "\n";
+    std::ofstream(repo / name) << text;
+  };
+  git("init -q -b main");
+  std::vector<std::string> files;
+  for (int c = 0; c < commits; ++c) {
+    files.push_back("def scale" + std::to_string(c) + "(values):\n    total = 0\n    for v in values:\n" +
+                    "        total += v * " + std::to_string(c + 1) + "\n    return total\n");
+    write("mod" + std::to_string(c) + ".py", files.back());
+    if (c > 0) {
+      files[c - 1] += "\n\ndef twice" + std::to_string(c) + "(x):\n    return x * 2 + " + std::to_string(c) + "\n";
+      write("mod" + std::to_string(c - 1) + ".py", files[c - 1]);
+    }
     git("add -A");
     git("commit -q -m 'commit " + std::to_string(c) + "'");
   }
@@ -330,6 +367,25 @@ TEST_F(CycleTest, KilledAfterAPromotionTheRerunKeepsTheDecision) {
   const nlohmann::json scores = nlohmann::json::parse((*reg)->get(promoted)->scores_json);
   EXPECT_EQ(scores["baseline"], result["serving_before"]) << scores.dump();
   EXPECT_GT(scores["comparison"]["difference"]["value"].get<double>(), 0) << scores.dump();
+}
+
+TEST_F(CycleTest, ASmallRepositoryWhoseSlicesHaveNoValidationFileStillCycles) {
+  make_small_repo(root_ / "small", 12);
+  CycleOptions o = options("small_run");
+  o.repo = root_ / "small";
+  auto results = run_cycles(o);
+  ASSERT_TRUE(results.ok()) << results.status().to_string();
+  ASSERT_EQ(results->size(), 2u);
+  for (int i = 1; i <= 2; ++i) {
+    auto candidate =
+        registry::Registry::open((o.work_dir / "flywheel.db").string()).value()->get((*results)[i - 1].candidate);
+    ASSERT_TRUE(candidate.ok());
+    const nlohmann::json stages = nlohmann::json::parse(candidate->lineage_json)["recipe"]["stages"];
+    ASSERT_FALSE(stages.empty());
+    EXPECT_EQ(stages[0].value("mode", ""), "continue") << stages.dump();
+    EXPECT_TRUE(stages[0].contains("steps")) << stages.dump();  // it ran, validated on a held-out file
+    EXPECT_GE(stages[0].value("valid_documents", 0), 1) << stages.dump();
+  }
 }
 
 TEST_F(CycleTest, KilledAtAnyMomentTheRegistryStaysConsistentAndARerunFinishes) {
