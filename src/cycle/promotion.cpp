@@ -41,8 +41,10 @@ Result<PromotionDecision> decide_promotion(const eval::ReplayReport& cand, const
     return d;  // refused: d.reason says why
   if (cmp.difference.value <= 0 || gain < rule.margin) {
     d.reason = std::string("no gain: ") + buf;
-  } else if (rule.require_significance && cmp.difference.low <= 0) {
-    d.reason = std::string("not significant: ") + buf;
+  } else if (rule.require_significance && (cmp.paired_commits < 2 || cmp.difference.low <= 0)) {
+    // One commit is one cluster: every resample is the same, and the
+    // interval is the point estimate, which says nothing of significance.
+    d.reason = std::string("not significant: ") + buf + (cmp.paired_commits < 2 ? " on a single commit" : "");
   } else {
     d.promoted = true;
     d.reason = std::string("wins: ") + buf;

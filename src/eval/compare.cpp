@@ -28,6 +28,7 @@ Result<ReportComparison> compare_reports(const ReplayReport& candidate, const Re
   out.resamples = resamples;
   // The same hunks in the same order on both sides: their commits line up.
   const std::vector<ReplayCounts> c_commits = commit_sums(c), b_commits = commit_sums(b);
+  out.paired_commits = static_cast<int64_t>(c_commits.size());
   ReplayCounts c_total, b_total;
   std::vector<const ReplayCounts*> c_clusters, b_clusters;
   for (size_t i = 0; i < c_commits.size(); ++i) {

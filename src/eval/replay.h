@@ -234,6 +234,7 @@ std::string format_report_table(const ReplayReport& report);
 struct ReportComparison {
   ReplayMetric metric = ReplayMetric::kAcceptance;
   int64_t paired_hunks = 0;
+  int64_t paired_commits = 0;  // the bootstrap's clusters: under 2, the interval is only the point
   double baseline = 0, candidate = 0;
   RateEstimate difference;                    // candidate - baseline
   std::optional<RateEstimate> relative_gain;  // candidate / baseline - 1; unset when the baseline is 0

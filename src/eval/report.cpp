@@ -186,6 +186,7 @@ std::string format_report_table(const ReplayReport& r) {
 json comparison_to_json(const ReportComparison& c) {
   return {{"metric", replay_metric_name(c.metric)},
           {"paired_hunks", c.paired_hunks},
+          {"paired_commits", c.paired_commits},
           {"baseline", c.baseline},
           {"candidate", c.candidate},
           {"difference", estimate_json(c.difference)},

@@ -8,15 +8,15 @@
 namespace flywheel::cycle {
 namespace {
 
-// A judge report over 40 hunks (one commit each): `shown` suggestions in
+// A judge report over 40 hunks (one commit each, or all of one commit): `shown` suggestions in
 // all, `accepted` of them accepted, `saved` of 100 typed characters saved
 // per hunk. Hunk i shows a suggestion when i < shown, accepted when i < accepted.
-eval::ReplayReport report(int shown, int accepted, int saved) {
+eval::ReplayReport report(int shown, int accepted, int saved, bool one_commit = false) {
   eval::ReplayReport r;
   for (int i = 0; i < 40; ++i) {
     eval::HunkRecord h;
-    h.commit = "c" + std::to_string(i);
-    h.id = h.commit + ":a.py:0.0";
+    h.commit = one_commit ? "c" : "c" + std::to_string(i);
+    h.id = "c" + std::to_string(i) + ":a.py:0.0";
     h.counts.hunks = h.counts.requests = 1;
     h.counts.shown = i < shown ? 1 : 0;
     h.counts.accepted = i < accepted ? 1 : 0;
@@ -98,6 +98,21 @@ TEST(Promotion, NoGainAndNotSignificantAreRefused) {
   ASSERT_TRUE(d.ok());
   EXPECT_FALSE(d->promoted);
   EXPECT_EQ(d->reason.rfind("not significant", 0), 0u) << d->reason;
+}
+
+TEST(Promotion, AGainOnASingleCommitIsNotSignificant) {
+  // 20 of 40 accepted against 10: a clear gain over hunks, but the hunks
+  // are one commit, one cluster, whose interval is only its point.
+  PromotionRule strict = rule();
+  strict.require_significance = true;
+  auto d = decide_promotion(report(40, 20, 30, true), report(40, 10, 30, true), report(40, 10, 30, true), strict);
+  ASSERT_TRUE(d.ok());
+  EXPECT_FALSE(d->promoted);
+  EXPECT_EQ(d->reason.rfind("not significant", 0), 0u) << d->reason;
+  EXPECT_EQ(d->comparison.paired_commits, 1);
+  d = decide_promotion(report(40, 20, 30), report(40, 10, 30), report(40, 10, 30), strict);
+  ASSERT_TRUE(d.ok());
+  EXPECT_TRUE(d->promoted) << d->reason;  // the same counts over 40 commits
 }
 
 }  // namespace
