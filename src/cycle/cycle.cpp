@@ -132,16 +132,24 @@ Result<eval::BackendFactory> model_backend(const Context& c, const std::string& 
 // 2: suggestions judged against the rest of their block; commits resampled.
 constexpr int kJudgeRules = 2;
 
+// The held-out hunks come as two disjoint samples of the seeded order: the
+// first judge_hunks decide every promotion; the next judge_hunks measure
+// the run's gain since its start, which no decision saw, so it is not biased
+// upward by the choice of winners on the same hunks (the winner's curse).
+enum class JudgeSet { kDecision, kReport };
+std::string_view judge_set_name(JudgeSet set) { return set == JudgeSet::kDecision ? "decision" : "report"; }
+
 // Judge reports are cached under a key of everything that changes them: the
-// weights, the held-out hunks (range, count, seed, piece size), the
+// weights, the held-out hunks (range, set, count, seed, piece size), the
 // generation settings and the rules. So the serving model is judged once,
 // not every cycle, and a redone cycle's new weights or a changed setting
 // are judged afresh.
-Result<std::string> judge_key(Context& c, const registry::ModelRecord& model) {
+Result<std::string> judge_key(Context& c, const registry::ModelRecord& model, JudgeSet set) {
   FW_ASSIGN_OR_RETURN(std::string weights, weights_hash(c, model.path));
   const eval::ReplayOptions replay_defaults;
   const json settings = {{"weights", weights},
                          {"range", c.split.holdout_range},
+                         {"set", judge_set_name(set)},
                          {"hunks", c.o.judge_hunks},
                          {"seed", c.o.seed},
                          {"min_token_prob", c.o.min_token_prob},
@@ -155,16 +163,19 @@ Result<std::string> judge_key(Context& c, const registry::ModelRecord& model) {
   return sha256_hex(settings.dump()).substr(0, 24);
 }
 
-Result<eval::ReplayReport> judge(Context& c, const registry::ModelRecord& model) {
-  FW_ASSIGN_OR_RETURN(std::string key, judge_key(c, model));
+Result<eval::ReplayReport> judge(Context& c, const registry::ModelRecord& model, JudgeSet set = JudgeSet::kDecision) {
+  FW_ASSIGN_OR_RETURN(std::string key, judge_key(c, model, set));
   const fs::path cached = c.o.work_dir / "judge" / (key + ".json");
   if (fs::exists(cached)) {
     auto report = eval::read_report(cached);
     if (report.ok() && report->range == c.split.holdout_range) return report;
   }
-  spdlog::info("cycle: judging {} on held-out history {}", model.id, c.split.holdout_range);
+  spdlog::info("cycle: judging {} on held-out history {} ({} hunks)", model.id, c.split.holdout_range,
+               judge_set_name(set));
   FW_ASSIGN_OR_RETURN(auto backend, model_backend(c, model.path));
-  auto options = replay_options(c, c.split.holdout_range, 0, c.o.judge_hunks, "judge-" + model.id + "-" + random_hex());
+  auto options = replay_options(c, c.split.holdout_range, 0, c.o.judge_hunks,
+                                "judge-" + std::string(judge_set_name(set)) + "-" + model.id + "-" + random_hex());
+  options.skip_hunks = set == JudgeSet::kReport ? c.o.judge_hunks : 0;
   options.backend_name = "model:" + model.path;
   FW_ASSIGN_OR_RETURN(eval::ReplayReport report, eval::run_replay(options, backend));
   fs::create_directories(cached.parent_path());
@@ -393,16 +404,21 @@ Status decide(Context& c, CycleResult& result, const registry::ModelRecord& serv
   return c.reg->decide(candidate.id, scores.dump(), d.promoted, result.reason);
 }
 
-// The serving model `now` against the run's starting model on the judged hunks.
+// The serving model `now` against the run's starting model on the report
+// hunks (JudgeSet): held out like the decision hunks, used by no decision.
 Result<json> compare_to_start(Context& c, const std::string& start_id, const std::string& now_id) {
   FW_ASSIGN_OR_RETURN(registry::ModelRecord start, c.reg->get(start_id));
   FW_ASSIGN_OR_RETURN(registry::ModelRecord now, c.reg->get(now_id));
-  FW_ASSIGN_OR_RETURN(eval::ReplayReport base, judge(c, start));
-  FW_ASSIGN_OR_RETURN(eval::ReplayReport cand, judge(c, now));
-  json out = {{"start", start_id},
-              {"model", now_id},
-              {"start_report", report_summary(base)},
-              {"model_report", report_summary(cand)}};
+  json out = {{"start", start_id}, {"model", now_id}, {"hunks", "report"}};
+  FW_ASSIGN_OR_RETURN(eval::ReplayReport base, judge(c, start, JudgeSet::kReport));
+  if (base.hunks.empty()) {
+    out["error"] = "the held-out history has no hunks beyond the " + std::to_string(c.o.judge_hunks) +
+                   " that decide: hold out more (--holdout) or judge fewer (--judge-hunks)";
+    return out;
+  }
+  FW_ASSIGN_OR_RETURN(eval::ReplayReport cand, judge(c, now, JudgeSet::kReport));
+  out["start_report"] = report_summary(base);
+  out["model_report"] = report_summary(cand);
   for (auto [name, metric] : {std::pair{"acceptance", eval::ReplayMetric::kAcceptance},
                               std::pair{"chars_saved", eval::ReplayMetric::kCharsSaved}}) {
     FW_ASSIGN_OR_RETURN(eval::ReportComparison cmp, eval::compare_reports(cand, base, metric, 1000, c.o.seed));
@@ -471,6 +487,8 @@ json CycleResult::to_json() const {
 
 Status CycleOptions::validate() const {
   if (repo.empty()) return Status::invalid_argument("no repository given (--repo PATH)");
+  if (judge_hunks < 1)
+    return Status::invalid_argument("--judge-hunks must be at least 1 (a fixed sample of held-out hunks)");
   for (size_t i = 0; i < objectives.size(); ++i) {
     const std::string& objective = objectives[i];
     if (!objective_files().contains(objective))

@@ -58,7 +58,8 @@ struct CycleOptions {
   int64_t collect_suggestions = 400;  // replay requests per cycle (whole hunks)
   // The judge set is a fixed number of held-out hunks (in the seeded replay
   // order), so that the serving model and every candidate answer at exactly
-  // the same cursor points; a request cap would depend on the model.
+  // the same cursor points; a request cap would depend on the model. The
+  // next judge_hunks of that order are the report set (since_start).
   int64_t judge_hunks = 12;
   int replay_threads = 2;
   // Replay (collect and judge): a suggestion ends before its first token
@@ -119,9 +120,13 @@ struct CycleResult {
   double seconds = 0;
   bool reused = false;  // read back from an earlier run
   // The model serving after this cycle against the one the first cycle
-  // started from, on the same judged hunks (cached judge reports, no new
-  // replay): {"start", "model", "start_report", "model_report",
-  // "acceptance": comparison, "chars_saved": comparison}.
+  // started from, on a second sample of held-out hunks that no decision
+  // used (the judge_hunks after the decision's in the seeded order; cached
+  // judge reports): {"start", "model", "hunks": "report", "start_report",
+  // "model_report", "acceptance": comparison, "chars_saved": comparison},
+  // or {"start", "model", "hunks", "error"} when the held-out history has
+  // no hunks beyond the decision's. The decision hunks would bias it upward:
+  // the promoted candidates are the ones that did well on them.
   nlohmann::json since_start;
   nlohmann::json to_json() const;
 };

@@ -115,11 +115,15 @@ Result<ReplayReport> run_replay(const ReplayOptions& options, const BackendFacto
   if (options.threads < 1) return Status::invalid_argument("--threads must be at least 1");
   if (options.max_hunk_lines < 1) return Status::invalid_argument("max_hunk_lines must be at least 1");
   if (options.bootstrap_resamples < 0) return Status::invalid_argument("bootstrap resamples must be >= 0");
+  if (options.skip_hunks < 0) return Status::invalid_argument("skip_hunks must be >= 0");
   const auto started = std::chrono::steady_clock::now();
   FW_ASSIGN_OR_RETURN(History history,
                       read_history(options.repo, {options.range, options.max_file_bytes, options.max_hunk_lines}));
 
   std::vector<size_t> order = replay_order(history.hunks.size(), options.seed);
+  if (options.skip_hunks > 0)
+    order.erase(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(std::min<size_t>(
+                                                   order.size(), static_cast<size_t>(options.skip_hunks))));
   if (options.max_hunks > 0 && order.size() > static_cast<size_t>(options.max_hunks))
     order.resize(static_cast<size_t>(options.max_hunks));
   const SessionContext context{options.seed, options.run_id.empty() ? new_run_id() : options.run_id, history.repo_name};

@@ -140,7 +140,8 @@ struct ReplayOptions {
   std::string range;
   uint64_t seed = 0;
   int threads = 1;                    // workers over hunks
-  int64_t max_hunks = 0;              // 0: all (hunks are taken in the seeded order)
+  int64_t skip_hunks = 0;             // the first N of the seeded order are left out (a second, disjoint sample)
+  int64_t max_hunks = 0;              // 0: all (hunks are taken in the seeded order, after skip_hunks)
   int64_t max_suggestions = 0;        // requests, in whole hunks; 0: no limit
   uint64_t max_file_bytes = 1 << 20;  // larger files are skipped ("too_large")
   int max_hunk_lines = 10;            // longer added blocks are typed in pieces of this many lines

@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <set>
 
 #include "core/atomic_file.h"
 #include "core/hash.h"
@@ -182,6 +183,22 @@ TEST_F(CycleTest, RunsCyclesAndReusesThemOnARerun) {
   }
   EXPECT_EQ((*results)[1].serving_before, (*results)[0].serving_after);
   expect_consistent((o.work_dir / "flywheel.db").string());
+  // since_start is measured on held-out hunks that no decision used.
+  std::set<std::string> decision_hunks, report_hunks;
+  for (const auto& entry : fs::directory_iterator(o.work_dir / "judge")) {
+    const nlohmann::json report = read_json(entry.path());
+    const std::string run = report["run_id"];
+    auto& hunks = run.rfind("judge-decision-", 0) == 0 ? decision_hunks : report_hunks;
+    if (run.rfind("judge-decision-", 0) != 0) EXPECT_EQ(run.rfind("judge-report-", 0), 0u) << run;
+    for (const auto& h : report["hunks"]) hunks.insert(h["id"].get<std::string>());
+  }
+  EXPECT_EQ(decision_hunks.size(), static_cast<size_t>(o.judge_hunks));
+  EXPECT_FALSE(report_hunks.empty());
+  for (const std::string& id : report_hunks) EXPECT_FALSE(decision_hunks.contains(id)) << id;
+  for (const auto& r : *results) {
+    EXPECT_EQ(r.since_start.value("hunks", ""), "report") << r.since_start.dump();
+    EXPECT_EQ(r.since_start["acceptance"].value("paired_hunks", 0), static_cast<int64_t>(report_hunks.size()));
+  }
   auto candidate =
       registry::Registry::open((o.work_dir / "flywheel.db").string()).value()->get((*results)[0].candidate);
   ASSERT_TRUE(candidate.ok());

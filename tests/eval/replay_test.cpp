@@ -160,6 +160,27 @@ TEST(Replay, SameSeedSameReportAndThreadsDoNotMatter) {
   EXPECT_NE(comparable(*serial)["totals"], comparable(*other_seed)["totals"]);
 }
 
+TEST(Replay, SkippedHunksGiveASecondSampleDisjointFromTheFirst) {
+  TempDir dir;
+  TestRepo repo(dir.path());
+  const std::string range = eval_test::make_python_history(repo) + "..HEAD";
+  ReplayOptions o = options_for(dir.path(), range);
+  auto all = run_replay(o, scripted_factory([](const CompletionQuery&) { return std::string(); }));
+  ASSERT_TRUE(all.ok());
+  ASSERT_GE(all->hunks.size(), 6u);
+  o.max_hunks = 3;
+  auto first = run_replay(o, scripted_factory([](const CompletionQuery&) { return std::string(); }));
+  o.skip_hunks = 3;
+  auto second = run_replay(o, scripted_factory([](const CompletionQuery&) { return std::string(); }));
+  ASSERT_TRUE(first.ok() && second.ok());
+  ASSERT_EQ(first->hunks.size(), 3u);
+  ASSERT_EQ(second->hunks.size(), 3u);
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(first->hunks[i].id, all->hunks[i].id);       // the seeded order's first three
+    EXPECT_EQ(second->hunks[i].id, all->hunks[3 + i].id);  // and the next three
+  }
+}
+
 TEST(Replay, CapsTakeWholeHunksInTheSeededOrder) {
   TempDir dir;
   TestRepo repo(dir.path());
