@@ -559,9 +559,16 @@ Result<std::vector<CycleResult>> run_cycles(const CycleOptions& o,
     FW_ASSIGN_OR_RETURN(std::string weights, weights_hash(c, *model_dir));
     const std::string id = candidate_id(i, weights);
     FW_ASSIGN_OR_RETURN(registry::ModelRecord candidate, c.reg->add(model_dir->string(), serving.id, id));
-    if (candidate.id != id)
-      return Status::already_exists("cycle " + std::to_string(i) + ": " + model_dir->string() + " is registered as " +
-                                    candidate.id + " with other weights; start the run in a new --work-dir");
+    if (candidate.id != id) {
+      // A redone cycle learned other weights into the same directory: the
+      // record of the old ones goes (when they never served), so the new
+      // weights are a new model with their own judge reports.
+      FW_RETURN_IF_ERROR(c.reg->forget(candidate.id)
+                             .with_context("cycle " + std::to_string(i) + ": " + model_dir->string() +
+                                           " holds new weights, registered as " + candidate.id +
+                                           " with other weights; start the run in a new --work-dir"));
+      FW_ASSIGN_OR_RETURN(candidate, c.reg->add(model_dir->string(), serving.id, id));
+    }
     result.candidate = candidate.id;
     FW_ASSIGN_OR_RETURN(registry::ModelRecord start,
                         c.reg->get(results.empty() ? serving.id : results.front().serving_before));

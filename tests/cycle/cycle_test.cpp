@@ -343,6 +343,28 @@ TEST_F(CycleTest, AChangedGenerationSettingIsJudgedAfresh) {
   EXPECT_EQ((*second)[1].baseline.value("shown", -1), 0) << (*second)[1].baseline.dump();
 }
 
+TEST_F(CycleTest, ARedoneCycleWithNewWeightsIsANewCandidate) {
+  // The first run's candidate is the serving model's weights (no training),
+  // refused for no gain; redone with continued pretraining, the same
+  // directory holds new weights, which must not inherit the old record and
+  // its judge report.
+  CycleOptions o = untrained("new_weights");
+  auto first = run_cycles(o);
+  ASSERT_TRUE(first.ok()) << first.status().to_string();
+  ASSERT_FALSE((*first)[0].promoted) << (*first)[0].reason;
+  fs::remove_all(o.work_dir / "cycle-1");
+  o.cpt_steps = 2;
+  auto second = run_cycles(o);
+  ASSERT_TRUE(second.ok()) << second.status().to_string();
+  EXPECT_NE((*second)[0].candidate, (*first)[0].candidate);
+  auto reg = registry::Registry::open((o.work_dir / "flywheel.db").string());
+  ASSERT_TRUE(reg.ok());
+  EXPECT_EQ((*reg)->get((*first)[0].candidate).status().code(), StatusCode::kNotFound);
+  auto candidate = (*reg)->get((*second)[0].candidate);
+  ASSERT_TRUE(candidate.ok());
+  EXPECT_EQ(nlohmann::json::parse(candidate->lineage_json)["recipe"]["stages"][0].value("mode", ""), "continue");
+}
+
 TEST_F(CycleTest, KilledAfterAPromotionTheRerunKeepsTheDecision) {
   // Continued pretraining on this repetitive code makes a candidate that
   // beats the random starting model (about 50% accepted against 0%), so
