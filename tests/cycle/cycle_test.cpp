@@ -433,10 +433,10 @@ TEST_F(CycleTest, KilledAtAnyMomentTheRegistryStaysConsistentAndARerunFinishes) 
   const std::string command = flywheel + " cycle --repo " + (root_ / "repo").string() + " --model " +
                               (root_ / "base").string() + " --work-dir " + work.string() +
                               " --cycles 2 --holdout 0.25 --collect-suggestions 30 --judge-hunks 4"
-                              " --replay-threads 1 --threads 1 --cpt-steps 2 --steps 2 --batch-size 2 --seq-len 64"
-                              " --no-significance --json";
+                              " --replay-threads 1 --threads 1 --cpt-steps 40 --lr 3e-3 --steps 2 --batch-size 4"
+                              " --seq-len 128 --no-significance --json";
   std::mt19937 rng(7);
-  for (int attempt = 0; attempt < 3; ++attempt) {
+  for (int attempt = 0; attempt < 4; ++attempt) {
     pid_t child = fork();
     ASSERT_GE(child, 0);
     if (child == 0) {
@@ -444,7 +444,9 @@ TEST_F(CycleTest, KilledAtAnyMomentTheRegistryStaysConsistentAndARerunFinishes) 
       execl("/bin/sh", "sh", "-c", ("exec " + command + " >/dev/null 2>&1").c_str(), nullptr);
       _exit(127);
     }
-    usleep(static_cast<useconds_t>(500000 + rng() % 2500000));
+    // A whole run takes about 7 s here: kills from 0.5 s to 6 s land in
+    // every step of both cycles, before and after cycle 1's promotion.
+    usleep(static_cast<useconds_t>(500000 + rng() % 5500000));
     kill(child, SIGKILL);
     waitpid(child, nullptr, 0);
     if (fs::exists(work / "flywheel.db")) {
@@ -456,6 +458,13 @@ TEST_F(CycleTest, KilledAtAnyMomentTheRegistryStaysConsistentAndARerunFinishes) 
   ASSERT_EQ(std::system((command + " >/dev/null 2>&1").c_str()), 0);
   expect_consistent((work / "flywheel.db").string());
   EXPECT_TRUE(fs::exists(work / "cycle-2" / "result.json"));
+  // Continued pretraining wins cycle 1 (KilledAfterAPromotion...), so kills
+  // also land after a promotion: no cycle was judged against itself.
+  for (int i = 1; i <= 2; ++i) {
+    const nlohmann::json r = read_json(work / ("cycle-" + std::to_string(i)) / "result.json");
+    EXPECT_NE(r["serving_before"], r["candidate"]) << r.dump();
+  }
+  EXPECT_TRUE(read_json(work / "cycle-1" / "result.json")["promoted"].get<bool>());
 }
 
 }  // namespace
