@@ -13,6 +13,7 @@
 #include "core/atomic_file.h"
 #include "core/hash.h"
 #include "cycle/history_split.h"
+#include "cycle/judge_key.h"
 #include "cycle/promotion.h"
 #include "cycle/slice_code.h"
 #include "data/data.h"
@@ -76,20 +77,12 @@ std::string random_hex() {
   return to_hex(std::string_view(reinterpret_cast<const char*>(&random), sizeof random));
 }
 
-// What a model's answers depend on: SHA-256 over its weights, config and
-// tokenizer (not its path or registry id). Computed once per directory.
+// weights_hash (judge_key.h), computed once per directory.
 Result<std::string> weights_hash(Context& c, const fs::path& model_dir) {
   const std::string key = fs::absolute(model_dir).lexically_normal().string();
   if (auto it = c.weights.find(key); it != c.weights.end()) return it->second;
-  std::string parts;
-  for (const char* name : {"model.safetensors", "config.json", "tokenizer.json"}) {
-    std::string hash = "absent";
-    if (fs::exists(model_dir / name) || std::string_view(name) == "model.safetensors") {
-      FW_ASSIGN_OR_RETURN(hash, sha256_file(model_dir / name));
-    }
-    parts += std::string(name) + "=" + hash + "\n";
-  }
-  return c.weights[key] = sha256_hex(parts);
+  FW_ASSIGN_OR_RETURN(std::string hash, cycle::weights_hash(model_dir));
+  return c.weights[key] = hash;
 }
 
 // The model `auto` serves; registers and promotes the base model the first time.
@@ -127,11 +120,6 @@ Result<eval::BackendFactory> model_backend(const Context& c, const std::string& 
   return eval::model_backend_factory(m);
 }
 
-// The version of the judging rules (docs/replay.md): a change to how
-// suggestions are judged or intervals computed makes old reports stale.
-// 2: suggestions judged against the rest of their block; commits resampled.
-constexpr int kJudgeRules = 2;
-
 // The held-out hunks come as two disjoint samples of the seeded order: the
 // first judge_hunks decide every promotion; the next judge_hunks measure
 // the run's gain since its start, which no decision saw, so it is not biased
@@ -139,28 +127,12 @@ constexpr int kJudgeRules = 2;
 enum class JudgeSet { kDecision, kReport };
 std::string_view judge_set_name(JudgeSet set) { return set == JudgeSet::kDecision ? "decision" : "report"; }
 
-// Judge reports are cached under a key of everything that changes them: the
-// weights, the held-out hunks (range, set, count, seed, piece size), the
-// generation settings and the rules. So the serving model is judged once,
-// not every cycle, and a redone cycle's new weights or a changed setting
-// are judged afresh.
+// Judge reports are cached by judge_key: the serving model is judged once,
+// not every cycle.
 Result<std::string> judge_key(Context& c, const registry::ModelRecord& model, JudgeSet set) {
   FW_ASSIGN_OR_RETURN(std::string weights, weights_hash(c, model.path));
-  const eval::ReplayOptions replay_defaults;
-  const json settings = {{"weights", weights},
-                         {"range", c.split.holdout_range},
-                         {"set", judge_set_name(set)},
-                         {"hunks", c.o.judge_hunks},
-                         {"seed", c.o.seed},
-                         {"min_token_prob", c.o.min_token_prob},
-                         {"min_show_prob", c.o.min_show_prob},
-                         {"max_tokens", eval::GenerationOptions{}.max_tokens},
-                         {"temperature", eval::GenerationOptions{}.temperature},
-                         {"max_hunk_lines", replay_defaults.max_hunk_lines},
-                         {"max_file_bytes", replay_defaults.max_file_bytes},
-                         {"resamples", replay_defaults.bootstrap_resamples},
-                         {"rules", kJudgeRules}};
-  return sha256_hex(settings.dump()).substr(0, 24);
+  return cycle::judge_key(weights, {c.split.holdout_range, std::string(judge_set_name(set)), c.o.judge_hunks, c.o.seed,
+                                    c.o.min_token_prob, c.o.min_show_prob});
 }
 
 Result<eval::ReplayReport> judge(Context& c, const registry::ModelRecord& model, JudgeSet set = JudgeSet::kDecision) {
