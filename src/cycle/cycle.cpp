@@ -358,6 +358,7 @@ Status decide(Context& c, CycleResult& result, const registry::ModelRecord& serv
   FW_ASSIGN_OR_RETURN(eval::ReplayReport base, judge(c, serving));
   FW_ASSIGN_OR_RETURN(eval::ReplayReport cand, judge(c, candidate));
   FW_ASSIGN_OR_RETURN(eval::ReplayReport first, judge(c, start));
+  FW_ASSIGN_OR_RETURN(std::string cand_key, judge_key(c, candidate, JudgeSet::kDecision));
   const PromotionRule rule{c.o.margin, c.o.require_significance, c.o.min_shown_ratio, c.o.min_chars_saved_ratio,
                            c.o.seed};
   FW_ASSIGN_OR_RETURN(PromotionDecision d, decide_promotion(cand, base, first, rule));
@@ -372,6 +373,7 @@ Status decide(Context& c, CycleResult& result, const registry::ModelRecord& serv
                  {"baseline", serving.id},
                  {"comparison", result.comparison},
                  {"weights", weights},
+                 {"judge_key", cand_key},
                  {"cycle", result.to_json()}};
   return c.reg->decide(candidate.id, scores.dump(), d.promoted, result.reason);
 }
@@ -425,15 +427,18 @@ CycleResult result_from_json(const json& j, int index) {
 
 // A cycle decided in an earlier run that was killed before it wrote
 // result.json: the decision its candidate's registry record holds, when the
-// candidate's weights are still the ones judged.
+// candidate's weights and the judge's settings are still the ones it used.
 Result<std::optional<CycleResult>> recorded_decision(Context& c, int index, const fs::path& dir) {
   const fs::path model_dir = dir / "model";
   if (!fs::exists(model_dir / "model.safetensors")) return std::optional<CycleResult>();
   FW_ASSIGN_OR_RETURN(std::string weights, weights_hash(c, model_dir));
   auto record = c.reg->get(candidate_id(index, weights));
   if (!record.ok()) return std::optional<CycleResult>();
+  // Judged with today's settings too (a changed setting decides again).
+  FW_ASSIGN_OR_RETURN(std::string key, judge_key(c, *record, JudgeSet::kDecision));
   const json scores = json::parse(record->scores_json, nullptr, false);
-  if (!scores.is_object() || scores.value("weights", "") != weights || !scores.contains("cycle"))
+  if (!scores.is_object() || scores.value("weights", "") != weights || scores.value("judge_key", "") != key ||
+      !scores.contains("cycle"))
     return std::optional<CycleResult>();
   return std::optional<CycleResult>(result_from_json(scores["cycle"], index));
 }
