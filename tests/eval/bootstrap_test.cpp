@@ -158,6 +158,7 @@ TEST(PairedBootstrap, IntervalCoversWhenHunksOfACommitMoveTogether) {
     ASSERT_TRUE(cmp.ok());
     covered += cmp->difference.low <= 0 && 0 <= cmp->difference.high ? 1 : 0;
   }
+  RecordProperty("covered", covered);
   EXPECT_GE(covered, kSets * 85 / 100) << covered << " of " << kSets;
 }
 
