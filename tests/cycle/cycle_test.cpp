@@ -122,7 +122,9 @@ class CycleTest : public ::testing::Test {
     ASSERT_TRUE(dep.ok());
     ASSERT_EQ(dep->size(), 1u);
     int serving = 0;
-    for (const auto& m : *(*reg)->list()) serving += m.state == registry::ModelState::kServing ? 1 : 0;
+    auto models = (*reg)->list();  // held here: a range-for over *temporary would dangle
+    ASSERT_TRUE(models.ok());
+    for (const auto& m : *models) serving += m.state == registry::ModelState::kServing ? 1 : 0;
     EXPECT_EQ(serving, 1);
     EXPECT_EQ((*reg)->get((*dep)[0].model_id)->state, registry::ModelState::kServing);
   }
@@ -188,8 +190,9 @@ TEST_F(CycleTest, RunsCyclesAndReusesThemOnARerun) {
   for (const auto& entry : fs::directory_iterator(o.work_dir / "judge")) {
     const nlohmann::json report = read_json(entry.path());
     const std::string run = report["run_id"];
-    auto& hunks = run.rfind("judge-decision-", 0) == 0 ? decision_hunks : report_hunks;
-    if (run.rfind("judge-decision-", 0) != 0) EXPECT_EQ(run.rfind("judge-report-", 0), 0u) << run;
+    const bool decision = run.rfind("judge-decision-", 0) == 0;
+    EXPECT_TRUE(decision || run.rfind("judge-report-", 0) == 0) << run;
+    auto& hunks = decision ? decision_hunks : report_hunks;
     for (const auto& h : report["hunks"]) hunks.insert(h["id"].get<std::string>());
   }
   EXPECT_EQ(decision_hunks.size(), static_cast<size_t>(o.judge_hunks));
