@@ -66,15 +66,20 @@ Status run_cycle(CycleArgs& a, const GlobalOptions& global) {
   if (!global.json) {
     std::printf("\nwhy:\n");
     for (const auto& r : *results) std::printf("  cycle %d: %s\n", r.index, r.reason.c_str());
-    if (!results->empty()) {
+    if (!results->empty() && results->back().since_start.contains("error")) {
+      std::printf("\nsince the start: %s\n", results->back().since_start.value("error", "").c_str());
+    } else if (!results->empty()) {
       const nlohmann::json& s = results->back().since_start;
       const nlohmann::json& a = s.value("acceptance", nlohmann::json::object());
       const nlohmann::json gain = a.value("relative_gain", nlohmann::json());
-      std::printf("\nafter %zu cycles: acceptance %.1f%% (%lld shown) against the starting model's %.1f%% (%lld shown)",
-                  results->size(), 100 * a.value("candidate", 0.0),
-                  static_cast<long long>(s.value("model_report", nlohmann::json::object()).value("shown", 0)),
-                  100 * a.value("baseline", 0.0),
-                  static_cast<long long>(s.value("start_report", nlohmann::json::object()).value("shown", 0)));
+      // On held-out hunks that no promotion decision used (cycle.h, since_start).
+      std::printf(
+          "\nafter %zu cycles, on held-out hunks no decision used: acceptance %.1f%% (%lld shown) against "
+          "the starting model's %.1f%% (%lld shown)",
+          results->size(), 100 * a.value("candidate", 0.0),
+          static_cast<long long>(s.value("model_report", nlohmann::json::object()).value("shown", 0)),
+          100 * a.value("baseline", 0.0),
+          static_cast<long long>(s.value("start_report", nlohmann::json::object()).value("shown", 0)));
       if (gain.is_object())
         std::printf(", gain %+.0f%% [%+.0f, %+.0f]", 100 * gain.value("value", 0.0), 100 * gain.value("low", 0.0),
                     100 * gain.value("high", 0.0));
@@ -110,7 +115,8 @@ void add_cycle_command(CLI::App& app, const GlobalOptions& global, CommandAction
   cmd->add_option("--collect-suggestions", o.collect_suggestions, "Replay requests per cycle to learn from")
       ->capture_default_str();
   cmd->add_option("--judge-hunks", o.judge_hunks,
-                  "Held-out hunks every model is judged on (the same cursor points for all)")
+                  "Held-out hunks every model is judged on (the same cursor points for all); the next as many "
+                  "measure the gain since the start")
       ->capture_default_str();
   cmd->add_option("--objectives", args->objectives,
                   "Stages after continued pretraining, in order: sft,dpo,kto,pg,distill,show or none (show last)")

@@ -117,7 +117,9 @@ void add_replay_command(CLI::App& app, const GlobalOptions& global, CommandActio
       ->capture_default_str();
   cmd->add_option("--db", a->db, "With --model: also write the events (source replay) to this store")->type_name("URL");
   cmd->add_option("--api-key", a->api_key, "With --server: the API key")->envname("FLYWHEEL_API_KEY");
-  cmd->add_option("--run-id", a->replay.run_id, "Session id of the events (default: replay-<time>-<random>)");
+  cmd->add_option("--run-id", a->replay.run_id,
+                  "Session id of the events (default: replay-<time>-<random>); suggestion ids derive from it, so "
+                  "one reused with --db is refused by the store");
   cmd->add_flag("--bf16", a->bf16, "With --model: keep weights in bf16");
   cmd->add_flag("--shared-model", a->shared_model,
                 "With --model: one model on all cores shared by the threads (default: one single-threaded copy "

@@ -3,13 +3,19 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <csignal>
+#include <cstdlib>
 #include <filesystem>
 #include <map>
+#include <random>
 #include <set>
 
 #include "core/atomic_file.h"
 #include "core/hash.h"
 #include "cycle/history_split.h"
+#include "cycle/judge_key.h"
+#include "cycle/promotion.h"
+#include "cycle/slice_code.h"
 #include "data/data.h"
 #include "eval/replay.h"
 #include "feedback/datasets.h"
@@ -53,7 +59,31 @@ struct Context {
   std::unique_ptr<registry::Registry> reg;
   std::unique_ptr<feedback::Store> store;
   HistorySplit split;
+  std::map<std::string, std::string> weights;  // model directory -> weights_hash
 };
+
+// Fault injection for the kill tests: FLYWHEEL_TEST_KILL_AT=cycle-N/STEP
+// kills the process (SIGKILL: no cleanup, nothing flushed) right after that
+// step of cycle N.
+void kill_point(const fs::path& cycle_dir, std::string_view step) {
+  static const char* at = std::getenv("FLYWHEEL_TEST_KILL_AT");
+  if (at != nullptr && cycle_dir.filename().string() + "/" + std::string(step) == at) std::raise(SIGKILL);
+}
+
+// 64 random bits as hex: run ids that no re-run (and no client) repeats.
+std::string random_hex() {
+  std::random_device device;
+  const uint64_t random = (static_cast<uint64_t>(device()) << 32) ^ device();
+  return to_hex(std::string_view(reinterpret_cast<const char*>(&random), sizeof random));
+}
+
+// weights_hash (judge_key.h), computed once per directory.
+Result<std::string> weights_hash(Context& c, const fs::path& model_dir) {
+  const std::string key = fs::absolute(model_dir).lexically_normal().string();
+  if (auto it = c.weights.find(key); it != c.weights.end()) return it->second;
+  FW_ASSIGN_OR_RETURN(std::string hash, cycle::weights_hash(model_dir));
+  return c.weights[key] = hash;
+}
 
 // The model `auto` serves; registers and promotes the base model the first time.
 Result<registry::ModelRecord> serving_model(Context& c) {
@@ -90,17 +120,34 @@ Result<eval::BackendFactory> model_backend(const Context& c, const std::string& 
   return eval::model_backend_factory(m);
 }
 
-// Judge reports are cached per model: the serving model is judged once on
-// the held-out history, not every cycle.
-Result<eval::ReplayReport> judge(Context& c, const registry::ModelRecord& model) {
-  const fs::path cached = c.o.work_dir / "judge" / (model.id + ".json");
+// The held-out hunks come as two disjoint samples of the seeded order: the
+// first judge_hunks decide every promotion; the next judge_hunks measure
+// the run's gain since its start, which no decision saw, so it is not biased
+// upward by the choice of winners on the same hunks (the winner's curse).
+enum class JudgeSet { kDecision, kReport };
+std::string_view judge_set_name(JudgeSet set) { return set == JudgeSet::kDecision ? "decision" : "report"; }
+
+// Judge reports are cached by judge_key: the serving model is judged once,
+// not every cycle.
+Result<std::string> judge_key(Context& c, const registry::ModelRecord& model, JudgeSet set) {
+  FW_ASSIGN_OR_RETURN(std::string weights, weights_hash(c, model.path));
+  return cycle::judge_key(weights, {c.split.holdout_range, std::string(judge_set_name(set)), c.o.judge_hunks, c.o.seed,
+                                    c.o.min_token_prob, c.o.min_show_prob});
+}
+
+Result<eval::ReplayReport> judge(Context& c, const registry::ModelRecord& model, JudgeSet set = JudgeSet::kDecision) {
+  FW_ASSIGN_OR_RETURN(std::string key, judge_key(c, model, set));
+  const fs::path cached = c.o.work_dir / "judge" / (key + ".json");
   if (fs::exists(cached)) {
     auto report = eval::read_report(cached);
     if (report.ok() && report->range == c.split.holdout_range) return report;
   }
-  spdlog::info("cycle: judging {} on held-out history {}", model.id, c.split.holdout_range);
+  spdlog::info("cycle: judging {} on held-out history {} ({} hunks)", model.id, c.split.holdout_range,
+               judge_set_name(set));
   FW_ASSIGN_OR_RETURN(auto backend, model_backend(c, model.path));
-  auto options = replay_options(c, c.split.holdout_range, 0, c.o.judge_hunks, "judge-" + model.id);
+  auto options = replay_options(c, c.split.holdout_range, 0, c.o.judge_hunks,
+                                "judge-" + std::string(judge_set_name(set)) + "-" + model.id + "-" + random_hex());
+  options.skip_hunks = set == JudgeSet::kReport ? c.o.judge_hunks : 0;
   options.backend_name = "model:" + model.path;
   FW_ASSIGN_OR_RETURN(eval::ReplayReport report, eval::run_replay(options, backend));
   fs::create_directories(cached.parent_path());
@@ -116,25 +163,32 @@ Status collect(Context& c, const registry::ModelRecord& serving, const std::stri
   auto writer = std::make_shared<feedback::EventWriter>(*c.store);
   FW_ASSIGN_OR_RETURN(auto inner, model_backend(c, serving.path));
   auto backend = eval::recording_backend_factory(inner, writer, serving.id);
-  auto options = replay_options(c, range, c.o.collect_suggestions, 0, "collect-" + dir.filename().string());
+  // A new run id each time (recorded in collect.json): a redone collect
+  // writes new suggestions rather than colliding with an earlier run's ids,
+  // and build_rows takes exactly this run's events.
+  auto options =
+      replay_options(c, range, c.o.collect_suggestions, 0, "collect-" + dir.filename().string() + "-" + random_hex());
   options.backend_name = "model:" + serving.path;
   FW_ASSIGN_OR_RETURN(eval::ReplayReport report, eval::run_replay(options, backend));
   FW_RETURN_IF_ERROR(writer->flush());
   return eval::write_report(done, report);
 }
 
-// Step 2: rows from this cycle's events (its collect run's session).
-Result<json> build_rows(Context& c, const registry::ModelRecord& serving, const fs::path& dir, int64_t since_ms) {
+// Step 2: rows from this cycle's events: those of its collect run's session
+// (a random id no client knows), whatever their source field says, so
+// that no other writer to the store (an anonymous client, a `replay
+// --server` over the held-out commits) adds rows while the cycle runs.
+Result<json> build_rows(Context& c, const registry::ModelRecord& serving, const fs::path& dir) {
   const fs::path out = dir / "datasets";
   if (fs::exists(out / "summary.json")) {
     FW_ASSIGN_OR_RETURN(std::string text, read_file(out / "summary.json"));
     return json::parse(text).value("rows", json::object());
   }
+  FW_ASSIGN_OR_RETURN(eval::ReplayReport collected, eval::read_report(dir / "collect.json"));
   FW_ASSIGN_OR_RETURN(Tokenizer tokenizer, Tokenizer::from_file(fs::path(serving.path) / "tokenizer.json"));
   FW_ASSIGN_OR_RETURN(PromptFormat format, detect_prompt_format(tokenizer));
   feedback::DatasetOptions d;
-  d.since_ms = since_ms;
-  d.source = "replay";
+  d.session = collected.run_id;
   d.out = out;
   d.render = [tokenizer, format](const feedback::FimContext& f) -> Result<std::string> {
     FW_ASSIGN_OR_RETURN(Prompt prompt, build_fim_prompt(format, tokenizer, {f.prefix, f.suffix, f.path, f.repo, {}},
@@ -242,11 +296,21 @@ Result<fs::path> learn_candidate(Context& c, const registry::ModelRecord& servin
     ingest.valid_fraction = 0.1;
     ingest.threads = c.o.threads;
     ingest.show_progress = c.o.show_progress;
-    FW_ASSIGN_OR_RETURN(IngestStats stats, ingest_corpus(ingest, tokenizer));
-    spdlog::info("cycle: continued pretraining on {} files ({} tokens) as of {}", stats.train_documents,
-                 stats.train_tokens, slice_end.substr(0, 12));
-    FW_ASSIGN_OR_RETURN(current, run_stage(c.o, "continue", current, dir / "cpt", c.o.cpt_steps, ingest.out));
-    recipe["stages"].push_back({{"mode", "continue"}, {"steps", c.o.cpt_steps}, {"code_at", slice_end}});
+    FW_ASSIGN_OR_RETURN(IngestStats stats, ingest_slice_code(ingest, tokenizer));
+    if (stats.valid_documents == 0 || stats.train_documents == 0) {
+      spdlog::warn("cycle: the code as of {} has {} file(s): nothing to validate on; continued pretraining skipped",
+                   slice_end.substr(0, 12), stats.documents);
+      recipe["stages"].push_back({{"mode", "continue"}, {"skipped", "a single file: nothing to validate on"}});
+    } else {
+      spdlog::info("cycle: continued pretraining on {} files ({} tokens) as of {}, validated on {}",
+                   stats.train_documents, stats.train_tokens, slice_end.substr(0, 12), stats.valid_documents);
+      FW_ASSIGN_OR_RETURN(current, run_stage(c.o, "continue", current, dir / "cpt", c.o.cpt_steps, ingest.out));
+      recipe["stages"].push_back({{"mode", "continue"},
+                                  {"steps", c.o.cpt_steps},
+                                  {"code_at", slice_end},
+                                  {"train_documents", stats.train_documents},
+                                  {"valid_documents", stats.valid_documents}});
+    }
   }
   for (const std::string& objective : c.o.objectives) {
     fs::path data = dir / "datasets" / "train" / objective_files().at(objective);
@@ -285,59 +349,50 @@ Result<fs::path> learn_candidate(Context& c, const registry::ModelRecord& servin
   return model_dir;
 }
 
-// Steps 4 and 5: judge, then promote or refuse.
+// Steps 4 and 5: judge, then promote or refuse. The decision (scores, the
+// whole cycle result, and the promotion or refusal) is one registry
+// transaction, so a kill after it leaves a decision a re-run reads back
+// (recorded_decision) rather than judging the new serving model against itself.
 Status decide(Context& c, CycleResult& result, const registry::ModelRecord& serving,
-              const registry::ModelRecord& candidate) {
+              const registry::ModelRecord& candidate, const registry::ModelRecord& start, const std::string& weights) {
   FW_ASSIGN_OR_RETURN(eval::ReplayReport base, judge(c, serving));
   FW_ASSIGN_OR_RETURN(eval::ReplayReport cand, judge(c, candidate));
+  FW_ASSIGN_OR_RETURN(eval::ReplayReport first, judge(c, start));
+  FW_ASSIGN_OR_RETURN(std::string cand_key, judge_key(c, candidate, JudgeSet::kDecision));
+  const PromotionRule rule{c.o.margin, c.o.require_significance, c.o.min_shown_ratio, c.o.min_chars_saved_ratio,
+                           c.o.seed};
+  FW_ASSIGN_OR_RETURN(PromotionDecision d, decide_promotion(cand, base, first, rule));
   result.baseline = report_summary(base);
   result.candidate_report = report_summary(cand);
-  FW_ASSIGN_OR_RETURN(eval::ReportComparison cmp,
-                      eval::compare_reports(cand, base, eval::ReplayMetric::kAcceptance, 1000, c.o.seed));
-  result.comparison = eval::comparison_to_json(cmp);
-  const double gain = cmp.relative_gain ? cmp.relative_gain->value : (cmp.difference.value > 0 ? 1.0 : 0.0);
-  char buf[256];
-  std::snprintf(buf, sizeof buf, "acceptance %.4f vs %.4f (difference %+.4f, 95%% interval %+.4f..%+.4f)",
-                cmp.candidate, cmp.baseline, cmp.difference.value, cmp.difference.low, cmp.difference.high);
-  const double shown_floor = c.o.min_shown_ratio * static_cast<double>(base.totals.shown);
-  if (static_cast<double>(cand.totals.shown) < shown_floor) {
-    std::snprintf(buf, sizeof buf, "%lld suggestions shown against the serving model's %lld (at least %.0f%% needed)",
-                  static_cast<long long>(cand.totals.shown), static_cast<long long>(base.totals.shown),
-                  100 * c.o.min_shown_ratio);
-    result.reason = std::string("shows too few: ") + buf;
-  } else if (cand.rates.chars_saved.value < c.o.min_chars_saved_ratio * base.rates.chars_saved.value) {
-    std::snprintf(buf, sizeof buf,
-                  "%.2f%% of typed characters saved against the serving model's %.2f%% (at least %.0f%% of it needed)",
-                  100 * cand.rates.chars_saved.value, 100 * base.rates.chars_saved.value,
-                  100 * c.o.min_chars_saved_ratio);
-    result.reason = std::string("saves too little: ") + buf;
-  } else if (cmp.difference.value <= 0 || gain < c.o.margin) {
-    result.reason = std::string("no gain: ") + buf;
-  } else if (c.o.require_significance && cmp.difference.low <= 0) {
-    result.reason = std::string("not significant: ") + buf;
-  } else {
-    result.promoted = true;
-    result.reason = std::string("wins: ") + buf;
-  }
+  result.comparison = eval::comparison_to_json(d.comparison);
+  result.promoted = d.promoted;
+  result.reason = d.reason;
+  result.serving_after = d.promoted ? candidate.id : serving.id;
   json scores = {{"judge_range", c.split.holdout_range},
                  {"acceptance", result.candidate_report["acceptance"]},
                  {"baseline", serving.id},
-                 {"comparison", result.comparison}};
-  FW_RETURN_IF_ERROR(c.reg->set_scores(candidate.id, scores.dump()));
-  if (result.promoted) return c.reg->promote(candidate.id, "auto", result.reason);
-  return c.reg->refuse(candidate.id, result.reason);
+                 {"comparison", result.comparison},
+                 {"weights", weights},
+                 {"judge_key", cand_key},
+                 {"cycle", result.to_json()}};
+  return c.reg->decide(candidate.id, scores.dump(), d.promoted, result.reason);
 }
 
-// The serving model `now` against the run's starting model on the judged hunks.
+// The serving model `now` against the run's starting model on the report
+// hunks (JudgeSet): held out like the decision hunks, used by no decision.
 Result<json> compare_to_start(Context& c, const std::string& start_id, const std::string& now_id) {
   FW_ASSIGN_OR_RETURN(registry::ModelRecord start, c.reg->get(start_id));
   FW_ASSIGN_OR_RETURN(registry::ModelRecord now, c.reg->get(now_id));
-  FW_ASSIGN_OR_RETURN(eval::ReplayReport base, judge(c, start));
-  FW_ASSIGN_OR_RETURN(eval::ReplayReport cand, judge(c, now));
-  json out = {{"start", start_id},
-              {"model", now_id},
-              {"start_report", report_summary(base)},
-              {"model_report", report_summary(cand)}};
+  json out = {{"start", start_id}, {"model", now_id}, {"hunks", "report"}};
+  FW_ASSIGN_OR_RETURN(eval::ReplayReport base, judge(c, start, JudgeSet::kReport));
+  if (base.hunks.empty()) {
+    out["error"] = "the held-out history has no hunks beyond the " + std::to_string(c.o.judge_hunks) +
+                   " that decide: hold out more (--holdout) or judge fewer (--judge-hunks)";
+    return out;
+  }
+  FW_ASSIGN_OR_RETURN(eval::ReplayReport cand, judge(c, now, JudgeSet::kReport));
+  out["start_report"] = report_summary(base);
+  out["model_report"] = report_summary(cand);
   for (auto [name, metric] : {std::pair{"acceptance", eval::ReplayMetric::kAcceptance},
                               std::pair{"chars_saved", eval::ReplayMetric::kCharsSaved}}) {
     FW_ASSIGN_OR_RETURN(eval::ReportComparison cmp, eval::compare_reports(cand, base, metric, 1000, c.o.seed));
@@ -346,12 +401,46 @@ Result<json> compare_to_start(Context& c, const std::string& start_id, const std
   return out;
 }
 
-// Deterministic, so a re-run after a kill finds the same record.
-std::string candidate_id(int cycle, const fs::path& model_dir) {
-  char hex[9];
-  std::snprintf(hex, sizeof hex, "%08x",
-                static_cast<unsigned>(xxh3_64(fs::absolute(model_dir).lexically_normal().string())));
-  return "cycle" + std::to_string(cycle) + "-" + hex;
+// Deterministic for the weights, so a re-run after a kill finds the same
+// record, and new weights (a redone cycle) are a new model.
+std::string candidate_id(int cycle, const std::string& weights) {
+  return "cycle" + std::to_string(cycle) + "-" + weights.substr(0, 12);
+}
+
+CycleResult result_from_json(const json& j, int index) {
+  CycleResult r;
+  r.index = index;
+  r.collect_range = j.value("collect_range", "");
+  r.judge_range = j.value("judge_range", "");
+  r.serving_before = j.value("serving_before", "");
+  r.candidate = j.value("candidate", "");
+  r.serving_after = j.value("serving_after", "");
+  r.baseline = j.value("baseline", json());
+  r.candidate_report = j.value("candidate_report", json());
+  r.comparison = j.value("comparison", json());
+  r.datasets = j.value("datasets", json());
+  r.promoted = j.value("promoted", false);
+  r.reason = j.value("reason", "");
+  r.seconds = j.value("seconds", 0.0);
+  return r;
+}
+
+// A cycle decided in an earlier run that was killed before it wrote
+// result.json: the decision its candidate's registry record holds, when the
+// candidate's weights and the judge's settings are still the ones it used.
+Result<std::optional<CycleResult>> recorded_decision(Context& c, int index, const fs::path& dir) {
+  const fs::path model_dir = dir / "model";
+  if (!fs::exists(model_dir / "model.safetensors")) return std::optional<CycleResult>();
+  FW_ASSIGN_OR_RETURN(std::string weights, weights_hash(c, model_dir));
+  auto record = c.reg->get(candidate_id(index, weights));
+  if (!record.ok()) return std::optional<CycleResult>();
+  // Judged with today's settings too (a changed setting decides again).
+  FW_ASSIGN_OR_RETURN(std::string key, judge_key(c, *record, JudgeSet::kDecision));
+  const json scores = json::parse(record->scores_json, nullptr, false);
+  if (!scores.is_object() || scores.value("weights", "") != weights || scores.value("judge_key", "") != key ||
+      !scores.contains("cycle"))
+    return std::optional<CycleResult>();
+  return std::optional<CycleResult>(result_from_json(scores["cycle"], index));
 }
 
 }  // namespace
@@ -375,6 +464,8 @@ json CycleResult::to_json() const {
 
 Status CycleOptions::validate() const {
   if (repo.empty()) return Status::invalid_argument("no repository given (--repo PATH)");
+  if (judge_hunks < 1)
+    return Status::invalid_argument("--judge-hunks must be at least 1 (a fixed sample of held-out hunks)");
   for (size_t i = 0; i < objectives.size(); ++i) {
     const std::string& objective = objectives[i];
     if (!objective_files().contains(objective))
@@ -394,7 +485,7 @@ Status CycleOptions::validate() const {
 Result<std::vector<CycleResult>> run_cycles(const CycleOptions& o,
                                             const std::function<void(const CycleResult&)>& on_cycle) {
   FW_RETURN_IF_ERROR(o.validate());
-  Context c{o, o.db.empty() ? (o.work_dir / "flywheel.db").string() : o.db, nullptr, nullptr, {}};
+  Context c{o, o.db.empty() ? (o.work_dir / "flywheel.db").string() : o.db, nullptr, nullptr, {}, {}};
   std::error_code ec;
   fs::create_directories(o.work_dir, ec);
   if (ec) return Status::io_error("cannot create " + o.work_dir.string() + ": " + ec.message());
@@ -413,25 +504,20 @@ Result<std::vector<CycleResult>> run_cycles(const CycleOptions& o,
     const fs::path result_file = dir / "result.json";
     if (fs::exists(result_file)) {  // decided in an earlier run
       FW_ASSIGN_OR_RETURN(std::string text, read_file(result_file));
-      json j = json::parse(text);
-      CycleResult r;
-      r.index = i;
-      r.collect_range = j.value("collect_range", "");
-      r.judge_range = j.value("judge_range", "");
-      r.serving_before = j.value("serving_before", "");
-      r.candidate = j.value("candidate", "");
-      r.serving_after = j.value("serving_after", "");
-      r.baseline = j.value("baseline", json());
-      r.candidate_report = j.value("candidate_report", json());
-      r.comparison = j.value("comparison", json());
-      r.datasets = j.value("datasets", json());
-      r.promoted = j.value("promoted", false);
-      r.reason = j.value("reason", "");
-      r.seconds = j.value("seconds", 0.0);
+      CycleResult r = result_from_json(json::parse(text), i);
       r.reused = true;
       FW_ASSIGN_OR_RETURN(r.since_start, since_start(r));
       if (on_cycle) on_cycle(r);
       results.push_back(std::move(r));
+      continue;
+    }
+    FW_ASSIGN_OR_RETURN(std::optional<CycleResult> decided, recorded_decision(c, i, dir));
+    if (decided) {  // decided in an earlier run killed before result.json
+      decided->reused = true;
+      FW_ASSIGN_OR_RETURN(decided->since_start, since_start(*decided));
+      FW_RETURN_IF_ERROR(write_file_atomically(result_file, decided->to_json().dump(2) + "\n"));
+      if (on_cycle) on_cycle(*decided);
+      results.push_back(std::move(*decided));
       continue;
     }
     fs::create_directories(dir, ec);
@@ -442,22 +528,30 @@ Result<std::vector<CycleResult>> run_cycles(const CycleOptions& o,
     FW_ASSIGN_OR_RETURN(registry::ModelRecord serving, serving_model(c));
     result.serving_before = serving.id;
 
-    // Events of this cycle's collect run start at the time recorded here.
-    int64_t since_ms = feedback::unix_millis_now();
-    if (auto saved = read_file(dir / "collect_since.txt"); saved.ok()) {
-      since_ms = std::stoll(*saved);
-    } else {
-      FW_RETURN_IF_ERROR(write_file_atomically(dir / "collect_since.txt", std::to_string(since_ms)));
-    }
     FW_RETURN_IF_ERROR(
         collect(c, serving, result.collect_range, dir).with_context("cycle " + std::to_string(i) + ": collect"));
-    FW_ASSIGN_OR_RETURN(result.datasets, build_rows(c, serving, dir, since_ms));
+    FW_ASSIGN_OR_RETURN(result.datasets, build_rows(c, serving, dir));
     auto model_dir = learn_candidate(c, serving, dir, c.split.slice_ends[static_cast<size_t>(i - 1)]);
     if (!model_dir.ok()) return model_dir.status().with_context("cycle " + std::to_string(i) + ": learn");
-    FW_ASSIGN_OR_RETURN(registry::ModelRecord candidate,
-                        c.reg->add(model_dir->string(), serving.id, candidate_id(i, *model_dir)));
+    FW_ASSIGN_OR_RETURN(std::string weights, weights_hash(c, *model_dir));
+    const std::string id = candidate_id(i, weights);
+    FW_ASSIGN_OR_RETURN(registry::ModelRecord candidate, c.reg->add(model_dir->string(), serving.id, id));
+    if (candidate.id != id) {
+      // A redone cycle learned other weights into the same directory: the
+      // record of the old ones goes (when they never served), so the new
+      // weights are a new model with their own judge reports.
+      FW_RETURN_IF_ERROR(c.reg->forget(candidate.id)
+                             .with_context("cycle " + std::to_string(i) + ": " + model_dir->string() +
+                                           " holds new weights, registered as " + candidate.id +
+                                           " with other weights; start the run in a new --work-dir"));
+      FW_ASSIGN_OR_RETURN(candidate, c.reg->add(model_dir->string(), serving.id, id));
+    }
     result.candidate = candidate.id;
-    FW_RETURN_IF_ERROR(decide(c, result, serving, candidate).with_context("cycle " + std::to_string(i) + ": judge"));
+    FW_ASSIGN_OR_RETURN(registry::ModelRecord start,
+                        c.reg->get(results.empty() ? serving.id : results.front().serving_before));
+    FW_RETURN_IF_ERROR(
+        decide(c, result, serving, candidate, start, weights).with_context("cycle " + std::to_string(i) + ": judge"));
+    kill_point(dir, "decided");
     FW_ASSIGN_OR_RETURN(registry::ModelRecord after, serving_model(c));
     result.serving_after = after.id;
     result.seconds = seconds_since(started);

@@ -1,16 +1,26 @@
 // The cycle module's public API: turns of the flywheel on a git repository
 // (DESIGN.md "The cycle"). Each cycle:
 //   1. collect  replay the serving model over the next slice of history,
-//               recording suggestions and outcomes (source = replay);
-//   2. datasets build SFT / preference / unpaired / reward rows from them;
+//               recording suggestions and outcomes (source = replay) under a
+//               run id made new for each run (so a redone collect never
+//               collides with an earlier one's suggestion ids);
+//   2. datasets build SFT / preference / unpaired / reward rows from that
+//               run's events only (by its id, never by the source field a
+//               client sets: other writers to the store add nothing);
 //   3. learn    a candidate from the serving model: continued pretraining on
 //               the code as of the slice's last commit (FIM), then the recipe's
 //               objectives on the rows (sft by default; dpo, kto, pg, distill
 //               from a teacher, and show: the show/no-show head, last);
 //   4. judge    candidate and serving model on held-out history (commits
 //               newer than anything trained on), paired bootstrap interval;
+//               reports are cached by the weights' hash and every setting
+//               that changes them (work_dir/judge/);
 //   5. decide   promote when the candidate wins by the margin, else refuse
 //               and record why (registry; a serve with the same --db follows).
+//               The decision (scores, the cycle's result, the promotion or
+//               refusal) is one registry transaction; result.json is written
+//               after it, and a re-run killed in between reads the decision
+//               back from the candidate's record.
 // History is split by time: the newest `holdout_fraction` of first-parent
 // commits is the judge set; the older commits are cut into `cycles` slices.
 //
@@ -21,6 +31,7 @@
 // Every step writes its output under work_dir/cycle-N/ and is skipped when a
 // re-run finds it done; the registry changes in single transactions, so a
 // cycle killed at any point leaves it consistent (never half promoted).
+// Tests kill the process after a step with FLYWHEEL_TEST_KILL_AT=cycle-N/decided.
 //
 // Thread-safety: one run per process (it trains models).
 // Errors: Status values naming the step that failed.
@@ -47,7 +58,8 @@ struct CycleOptions {
   int64_t collect_suggestions = 400;  // replay requests per cycle (whole hunks)
   // The judge set is a fixed number of held-out hunks (in the seeded replay
   // order), so that the serving model and every candidate answer at exactly
-  // the same cursor points; a request cap would depend on the model.
+  // the same cursor points; a request cap would depend on the model. The
+  // next judge_hunks of that order are the report set (since_start).
   int64_t judge_hunks = 12;
   int replay_threads = 2;
   // Replay (collect and judge): a suggestion ends before its first token
@@ -79,12 +91,14 @@ struct CycleOptions {
   double margin = 0.0;
   bool require_significance = true;
   // The acceptance rate rewards showing less, so two guards: a candidate
-  // that shows fewer than `min_shown_ratio` of the serving model's
-  // suggestions on the judged hunks, or whose characters saved per typed
-  // character fall below `min_chars_saved_ratio` of the serving model's, is
-  // refused whatever its rate (0: no such floor). A show/no-show head that
-  // withholds the suggestions developers reject passes both; one that only
-  // goes quiet does not.
+  // that shows fewer than `min_shown_ratio` of the suggestions on the judged
+  // hunks, or whose characters saved per typed character fall below
+  // `min_chars_saved_ratio`, of the serving model's or of the run's starting
+  // model's, is refused whatever its rate (0: no such floor). The floor
+  // against the starting model keeps losses from compounding: each cycle
+  // could otherwise give up 20% of the serving model's savings. A
+  // show/no-show head that withholds the suggestions developers reject
+  // passes both; one that only goes quiet does not.
   double min_shown_ratio = 0.1;
   double min_chars_saved_ratio = 0.8;
   bool show_progress = true;
@@ -106,9 +120,13 @@ struct CycleResult {
   double seconds = 0;
   bool reused = false;  // read back from an earlier run
   // The model serving after this cycle against the one the first cycle
-  // started from, on the same judged hunks (cached judge reports, no new
-  // replay): {"start", "model", "start_report", "model_report",
-  // "acceptance": comparison, "chars_saved": comparison}.
+  // started from, on a second sample of held-out hunks that no decision
+  // used (the judge_hunks after the decision's in the seeded order; cached
+  // judge reports): {"start", "model", "hunks": "report", "start_report",
+  // "model_report", "acceptance": comparison, "chars_saved": comparison},
+  // or {"start", "model", "hunks", "error"} when the held-out history has
+  // no hunks beyond the decision's. The decision hunks would bias it upward:
+  // the promoted candidates are the ones that did well on them.
   nlohmann::json since_start;
   nlohmann::json to_json() const;
 };

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <unordered_map>
 
 #include "data/rng.h"
 
@@ -31,6 +32,17 @@ RateEstimate summarize(double value, std::vector<double>& draws) {
 }
 
 }  // namespace
+
+std::vector<ReplayCounts> commit_sums(std::span<const HunkRecord* const> hunks) {
+  std::vector<ReplayCounts> sums;
+  std::unordered_map<std::string_view, size_t> index;
+  for (const HunkRecord* h : hunks) {
+    const auto [it, added] = index.try_emplace(h->commit, sums.size());
+    if (added) sums.emplace_back();
+    sums[it->second].add(h->counts);
+  }
+  return sums;
+}
 
 double quantile(std::vector<double>& values, double q) {
   if (values.empty()) return 0;

@@ -95,6 +95,7 @@ struct Reader {
       hunk.resume_at = resume_at;
       hunk.typed_before = before;
       hunk.text = added.substr(start, end - start);
+      hunk.typed_after = added.substr(end);
       before += hunk.text;
       start = end;
       if (trigger_points(hunk.text).empty()) {

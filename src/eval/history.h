@@ -24,6 +24,9 @@ namespace flywheel::eval {
 // `insert_at`, after `typed_before` (earlier pieces of the same block); the
 // parent's text from `resume_at` on (the lines the block replaced are gone)
 // stays after the cursor. Pieces always start at a line start.
+// `typed_after` is the block's text after the piece (its later pieces): a
+// suggestion is judged against the rest of the block, so one that runs
+// correctly into the next piece is not cut short at the piece's end.
 struct ReplayHunk {
   std::string id;  // "<commit>:<path>:<block>.<piece>"
   std::string commit, path, language;
@@ -31,6 +34,7 @@ struct ReplayHunk {
   size_t insert_at = 0, resume_at = 0;
   std::string typed_before;
   std::string text;
+  std::string typed_after;
 
   std::string prefix_at(size_t offset) const;  // file text before the cursor at text[offset]
   std::string suffix() const;

@@ -115,11 +115,15 @@ Result<ReplayReport> run_replay(const ReplayOptions& options, const BackendFacto
   if (options.threads < 1) return Status::invalid_argument("--threads must be at least 1");
   if (options.max_hunk_lines < 1) return Status::invalid_argument("max_hunk_lines must be at least 1");
   if (options.bootstrap_resamples < 0) return Status::invalid_argument("bootstrap resamples must be >= 0");
+  if (options.skip_hunks < 0) return Status::invalid_argument("skip_hunks must be >= 0");
   const auto started = std::chrono::steady_clock::now();
   FW_ASSIGN_OR_RETURN(History history,
                       read_history(options.repo, {options.range, options.max_file_bytes, options.max_hunk_lines}));
 
   std::vector<size_t> order = replay_order(history.hunks.size(), options.seed);
+  if (options.skip_hunks > 0)
+    order.erase(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(std::min<size_t>(
+                                                   order.size(), static_cast<size_t>(options.skip_hunks))));
   if (options.max_hunks > 0 && order.size() > static_cast<size_t>(options.max_hunks))
     order.resize(static_cast<size_t>(options.max_hunks));
   const SessionContext context{options.seed, options.run_id.empty() ? new_run_id() : options.run_id, history.repo_name};
@@ -167,22 +171,30 @@ Result<ReplayReport> run_replay(const ReplayOptions& options, const BackendFacto
   report.hunks_available = static_cast<int64_t>(history.hunks.size());
   report.skipped = history.skipped;
   std::vector<double> latencies;
-  std::map<std::string, std::vector<const ReplayCounts*>> by_language;
   for (size_t i = 0; i < sessions.size(); ++i) {
     const ReplayHunk& hunk = history.hunks[order[i]];
     report.hunks.push_back({hunk.id, hunk.commit, hunk.path, hunk.language, sessions[i].counts});
     latencies.insert(latencies.end(), sessions[i].latencies_ms.begin(), sessions[i].latencies_ms.end());
   }
-  std::vector<const ReplayCounts*> all;
+  // Intervals resample commits (bootstrap.h): the clusters of all hunks, and
+  // of each language's.
+  const auto rates_of = [&](const std::vector<const HunkRecord*>& hunks) {
+    const std::vector<ReplayCounts> sums = commit_sums(hunks);
+    std::vector<const ReplayCounts*> clusters;
+    for (const ReplayCounts& s : sums) clusters.push_back(&s);
+    return estimate_rates(clusters, options.bootstrap_resamples, options.seed);
+  };
+  std::vector<const HunkRecord*> all;
+  std::map<std::string, std::vector<const HunkRecord*>> by_language;
   for (const HunkRecord& h : report.hunks) {
     report.totals.add(h.counts);
-    all.push_back(&h.counts);
-    by_language[h.language].push_back(&h.counts);
+    all.push_back(&h);
+    by_language[h.language].push_back(&h);
   }
-  report.rates = estimate_rates(all, options.bootstrap_resamples, options.seed);
+  report.rates = rates_of(all);
   for (const auto& [language, hunks] : by_language) {
-    LanguageReport l{language, {}, estimate_rates(hunks, options.bootstrap_resamples, options.seed)};
-    for (const ReplayCounts* h : hunks) l.counts.add(*h);
+    LanguageReport l{language, {}, rates_of(hunks)};
+    for (const HunkRecord* h : hunks) l.counts.add(h->counts);
     report.languages.push_back(std::move(l));
   }
   std::stable_sort(

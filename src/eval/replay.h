@@ -140,7 +140,8 @@ struct ReplayOptions {
   std::string range;
   uint64_t seed = 0;
   int threads = 1;                    // workers over hunks
-  int64_t max_hunks = 0;              // 0: all (hunks are taken in the seeded order)
+  int64_t skip_hunks = 0;             // the first N of the seeded order are left out (a second, disjoint sample)
+  int64_t max_hunks = 0;              // 0: all (hunks are taken in the seeded order, after skip_hunks)
   int64_t max_suggestions = 0;        // requests, in whole hunks; 0: no limit
   uint64_t max_file_bytes = 1 << 20;  // larger files are skipped ("too_large")
   int max_hunk_lines = 10;            // longer added blocks are typed in pieces of this many lines
@@ -176,7 +177,7 @@ Result<ReplayMetric> replay_metric_from_name(std::string_view name);
 // The metric's (numerator, denominator) in `counts`.
 std::pair<int64_t, int64_t> metric_fraction(const ReplayCounts& counts, ReplayMetric metric);
 
-// A rate and its bootstrap 95% interval (percentile method; hunks resampled
+// A rate and its bootstrap 95% interval (percentile method; commits resampled
 // as clusters). All 0 when the denominator is 0.
 struct RateEstimate {
   double value = 0, low = 0, high = 0;
@@ -193,7 +194,8 @@ struct LanguageReport {
   ReplayRates rates;
 };
 
-// One replayed hunk: the unit of the bootstrap and of pairing two reports.
+// One replayed hunk: the unit of pairing two reports (the bootstrap resamples
+// their commits).
 struct HunkRecord {
   std::string id;  // "<commit>:<path>:<block>.<piece>", stable for a repository
   std::string commit, path, language;
@@ -229,10 +231,11 @@ std::string format_report_table(const ReplayReport& report);
 
 // Candidate against baseline on the hunks both reports replayed (matched by
 // id): the metric of each and its difference, with a paired bootstrap 95%
-// interval (the same hunks resampled for both, `resamples` times, seeded).
+// interval (the same commits resampled for both, `resamples` times, seeded).
 struct ReportComparison {
   ReplayMetric metric = ReplayMetric::kAcceptance;
   int64_t paired_hunks = 0;
+  int64_t paired_commits = 0;  // the bootstrap's clusters: under 2, the interval is only the point
   double baseline = 0, candidate = 0;
   RateEstimate difference;                    // candidate - baseline
   std::optional<RateEstimate> relative_gain;  // candidate / baseline - 1; unset when the baseline is 0

@@ -87,7 +87,7 @@ json report_to_json(const ReplayReport& r) {
           {"backend", r.backend},
           {"run_id", r.run_id},
           {"seed", r.seed},
-          {"bootstrap", {{"resamples", r.bootstrap_resamples}, {"cluster", "hunk"}, {"level", 0.95}}},
+          {"bootstrap", {{"resamples", r.bootstrap_resamples}, {"cluster", "commit"}, {"level", 0.95}}},
           {"commits", r.commits},
           {"files", r.files},
           {"renamed_files", r.renamed_files},
@@ -160,7 +160,7 @@ std::string format_report_table(const ReplayReport& r) {
   line(fmt::format("{} requests, {} suggestions shown: {} accepted, {} partially accepted, {} rejected", c.requests,
                    c.shown, c.accepted, c.partially_accepted, c.rejected));
   line("");
-  line(fmt::format("{:<34}{:>6}  {}", "rate (95% bootstrap over hunks)", "value", "interval"));
+  line(fmt::format("{:<34}{:>6}  {}", "rate (95% bootstrap over commits)", "value", "interval"));
   line(fmt::format("{:<34}{}", "acceptance (accepted / shown)", with_interval(r.rates.acceptance)));
   line(fmt::format("{:<34}{}", "char-weighted acceptance", with_interval(r.rates.char_acceptance)));
   line(fmt::format("{:<34}{}", "chars saved per typed char", with_interval(r.rates.chars_saved)));
@@ -186,6 +186,7 @@ std::string format_report_table(const ReplayReport& r) {
 json comparison_to_json(const ReportComparison& c) {
   return {{"metric", replay_metric_name(c.metric)},
           {"paired_hunks", c.paired_hunks},
+          {"paired_commits", c.paired_commits},
           {"baseline", c.baseline},
           {"candidate", c.candidate},
           {"difference", estimate_json(c.difference)},

@@ -106,6 +106,8 @@ Result<HunkSession> type_hunk(const ReplayHunk& hunk, CompletionBackend& backend
   const std::string suffix = hunk.suffix();
   // Seeds depend on the hunk's identity, not on its place in the run.
   const uint64_t hunk_key = xxh3_64(hunk.id);
+  // What the developer types from the piece's start to the end of its block.
+  const std::string block_rest = hunk.text + hunk.typed_after;
 
   size_t cursor = 0;
   while (true) {
@@ -130,7 +132,7 @@ Result<HunkSession> type_hunk(const ReplayHunk& hunk, CompletionBackend& backend
     FW_ASSIGN_OR_RETURN(Completion completion, backend.complete(query));
     ++session.counts.requests;
     session.latencies_ms.push_back(completion.latency_ms);
-    const std::string_view expected = std::string_view(hunk.text).substr(at);
+    const std::string_view expected = std::string_view(block_rest).substr(at);
     const Judgement j = judge_suggestion(completion.text, expected);
     cursor = at + 1;  // not kept: the developer types on to the next trigger
     if (j.outcome == SuggestionOutcome::kNotShown) continue;
@@ -142,9 +144,12 @@ Result<HunkSession> type_hunk(const ReplayHunk& hunk, CompletionBackend& backend
       ++c.rejected;
     } else {
       ++(j.outcome == SuggestionOutcome::kAccepted ? c.accepted : c.partially_accepted);
-      c.accepted_chars += static_cast<int64_t>(j.accepted_length);
-      c.chars_saved += static_cast<int64_t>(j.accepted_length) - 1;  // the accept key is a keystroke too
-      cursor = at + j.accepted_length;                               // the cursor jumps past the kept text
+      // Kept text past the piece's end belongs to the next piece, which is
+      // typed (and credited) from its own start: counted once.
+      const size_t in_piece = std::min(j.accepted_length, hunk.text.size() - at);
+      c.accepted_chars += static_cast<int64_t>(in_piece);
+      c.chars_saved += static_cast<int64_t>(in_piece) - 1;  // the accept key is a keystroke too
+      cursor = at + j.accepted_length;                      // the cursor jumps past the kept text
     }
     OutcomeReport outcome{j.outcome, static_cast<int64_t>(j.accepted_length),
                           final_text_for(completion.text, expected)};

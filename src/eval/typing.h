@@ -39,7 +39,7 @@ struct Judgement {
 };
 
 // `expected` is what the developer types from the cursor on (the rest of
-// the hunk's text).
+// its added block: the hunk's text and the block's later pieces).
 Judgement judge_suggestion(std::string_view suggestion, std::string_view expected);
 
 // The text the developer really typed where the suggestion went: as many

@@ -84,6 +84,7 @@ Result<DatasetStats> build_datasets(Store& store, const DatasetOptions& options)
   query.since_ms = options.since_ms;
   query.until_ms = options.until_ms;
   query.source = options.source;
+  query.session = options.session;
   FW_ASSIGN_OR_RETURN(auto events, store.events(query));
 
   DatasetStats stats;
@@ -156,7 +157,8 @@ Result<DatasetStats> build_datasets(Store& store, const DatasetOptions& options)
                             {"duplicates_dropped", stats.duplicates_dropped},
                             {"rows", stats.rows},
                             {"since_ms", options.since_ms},
-                            {"tenant", options.tenant}};
+                            {"tenant", options.tenant},
+                            {"session", options.session}};
   if (options.valid_since_ms) summary["valid_since_ms"] = *options.valid_since_ms;
   FW_RETURN_IF_ERROR(write_file_atomically(options.out / "summary.json", summary.dump(2) + "\n"));
   return stats;

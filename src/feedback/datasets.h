@@ -44,6 +44,7 @@ struct DatasetOptions {
   int64_t since_ms = 0;
   std::optional<int64_t> until_ms;
   std::string source;                     // "" = editor and replay
+  std::string session;                    // "" = any; else one session's events (a replay run)
   std::optional<int64_t> valid_since_ms;  // unset: no valid split
   std::filesystem::path out;
   PromptRenderer render;

@@ -33,6 +33,8 @@ struct SuggestionEvent {
   int64_t prompt_tokens = 0, completion_tokens = 0;
   double latency_ms = 0;
   int64_t shown_at_ms = 0;  // unix time in milliseconds
+
+  bool operator==(const SuggestionEvent&) const = default;
 };
 
 enum class OutcomeKind { kShown, kAccepted, kPartiallyAccepted, kRejected, kIgnored };

@@ -15,11 +15,14 @@ constexpr size_t kSuggestionColumnCount = 19;
 
 constexpr std::string_view kKeyColumns = "id, tenant, prefix, rpm, tpm, admin, created_ms, revoked_ms";
 
-// A retried batch (or a client resending /v1/events) may carry a suggestion
-// already stored: suggestions are written once, so the copy is ignored.
+// Suggestions are written once. A retried batch (or a client resending
+// /v1/events) carries a suggestion already stored: the copy is kept once.
+// RETURNING says whether the row went in; when it did not, the stored row
+// must be the same event (insert_events).
 const std::string kInsertSuggestion = "INSERT INTO suggestions (" + std::string(kSuggestionColumns) +
                                       ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                                      "ON CONFLICT (id) DO NOTHING";
+                                      "ON CONFLICT (id) DO NOTHING RETURNING id";
+const std::string kSelectSuggestion = "SELECT " + std::string(kSuggestionColumns) + " FROM suggestions WHERE id = ?";
 
 constexpr std::string_view kInsertOutcome =
     "INSERT INTO outcomes (suggestion_id, tenant, kind, choice_index, accepted_length, final_text, at_ms) "
@@ -113,7 +116,16 @@ Status insert_events(SqlTransaction& tx, std::span<const SuggestionEvent> sugges
                      std::span<const OutcomeEvent> outcomes) {
   for (const SuggestionEvent& s : suggestions) {
     if (s.id.empty()) return Status::invalid_argument("a suggestion event needs an id");
-    FW_RETURN_IF_ERROR(tx.execute(kInsertSuggestion, suggestion_row(s)));
+    FW_ASSIGN_OR_RETURN(auto inserted, tx.query(kInsertSuggestion, suggestion_row(s)));
+    if (!inserted.empty()) continue;
+    // Another event under a stored id (a redone run reusing its ids, another
+    // tenant's id) is an error: dropping it would attach its outcomes to the
+    // stored text. The message does not show the stored row.
+    const std::array<SqlValue, 1> id = {s.id};
+    FW_ASSIGN_OR_RETURN(auto stored, tx.query(kSelectSuggestion, id));
+    if (stored.empty() || !(suggestion_from_row(stored[0]) == s))
+      return Status::already_exists("suggestion id '" + s.id +
+                                    "' is already stored with other content (ids must be unique per run)");
   }
   for (const OutcomeEvent& o : outcomes) {
     if (o.suggestion_id.empty()) return Status::invalid_argument("an outcome event needs a suggestion id");
@@ -178,6 +190,10 @@ Result<std::vector<SuggestionWithOutcomes>> SqlStore::events(const EventQuery& q
   if (!query.source.empty()) {
     inner += " AND source = ?";
     params.emplace_back(query.source);
+  }
+  if (!query.session.empty()) {
+    inner += " AND session = ?";
+    params.emplace_back(query.session);
   }
   inner += " ORDER BY shown_at_ms, id";
   if (query.limit > 0) {

@@ -61,6 +61,7 @@ struct EventQuery {
   int64_t since_ms = 0;             // shown_at_ms >= since_ms
   std::optional<int64_t> until_ms;  // shown_at_ms < until_ms
   std::string source;               // "" = any
+  std::string session;              // "" = any; else only this session's (a replay run's id)
   int64_t limit = 0;                // 0 = all
 };
 

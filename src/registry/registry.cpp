@@ -277,6 +277,41 @@ Status Registry::refuse(const std::string& id, const std::string& reason) {
   });
 }
 
+Status Registry::decide(const std::string& id, const std::string& scores_json, bool promote, const std::string& reason,
+                        const std::string& deployment) {
+  if (nlohmann::json::parse(scores_json, nullptr, false).is_discarded())
+    return Status::invalid_argument("scores must be JSON");
+  FW_ASSIGN_OR_RETURN(ModelRecord r, get(id));
+  if (promote && !fs::exists(fs::path(r.path) / "model.safetensors"))
+    return Status::not_found("model " + r.id + ": its checkpoint " + r.path + " is gone");
+  return impl_->db->transact(TransactionMode::kWrite, [&](SqlTransaction& tx) -> Status {
+    const SqlValue p[] = {scores_json, id};
+    FW_RETURN_IF_ERROR(tx.execute("UPDATE registry_models SET scores = ? WHERE id = ?", p));
+    if (promote) return write_deployment(tx, deployment, {{id, 1.0}}, reason.empty() ? "promote " + id : reason);
+    const SqlValue q[] = {reason, id};
+    return tx.execute("UPDATE registry_models SET state = 'refused', note = ? WHERE id = ? AND state = 'candidate'", q);
+  });
+}
+
+Status Registry::forget(const std::string& id) {
+  return impl_->db->transact(TransactionMode::kWrite, [&](SqlTransaction& tx) -> Status {
+    const SqlValue p[] = {id};
+    FW_ASSIGN_OR_RETURN(auto rows, tx.query("SELECT state FROM registry_models WHERE id = ?", p));
+    if (rows.empty()) return Status::not_found("no model '" + id + "' in the registry (flywheel models list)");
+    const std::string state = feedback::sql_text(rows[0][0]);
+    if (state != model_state_name(ModelState::kCandidate) && state != model_state_name(ModelState::kRefused))
+      return Status::invalid_argument("model " + id + " has served (" + state + "): the registry keeps it");
+    FW_ASSIGN_OR_RETURN(auto children, tx.query("SELECT id FROM registry_models WHERE parent = ?", p));
+    if (!children.empty())
+      return Status::invalid_argument("model " + id + " is the parent of " + feedback::sql_text(children[0][0]));
+    FW_ASSIGN_OR_RETURN(auto history, tx.query("SELECT models FROM registry_history"));
+    for (const auto& row : history)
+      for (const DeploymentEntry& e : entries_from_json(feedback::sql_text(row[0])))
+        if (e.model_id == id) return Status::invalid_argument("model " + id + " has served: the registry keeps it");
+    return tx.execute("DELETE FROM registry_models WHERE id = ?", p);
+  });
+}
+
 Status Registry::promote(const std::string& id, const std::string& deployment, const std::string& reason) {
   return set_deployment(deployment, {{id, 1.0}}, reason.empty() ? "promote " + id : reason);
 }

@@ -66,6 +66,17 @@ class Registry {
   Result<std::vector<ModelRecord>> list();
   Status set_scores(const std::string& id, const std::string& scores_json);
   Status refuse(const std::string& id, const std::string& reason);
+  // A judged candidate's decision in one transaction: its scores, then its
+  // promotion to `deployment` (as promote()) or its refusal with `reason`.
+  // A process killed around it leaves all of it done or none.
+  Status decide(const std::string& id, const std::string& scores_json, bool promote, const std::string& reason,
+                const std::string& deployment = "auto");
+
+  // Removes a model that never served (a candidate or a refused one, in no
+  // deployment's history, no model's parent), so that its directory can be
+  // registered again with new weights. invalid_argument when it served or
+  // has children (rollback and lineage refer to it); kNotFound when unknown.
+  Status forget(const std::string& id);
 
   // Makes `id` the only model of `deployment` (state serving; the models it
   // replaces become retired unless they still serve elsewhere). One transaction.

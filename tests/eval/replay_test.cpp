@@ -61,6 +61,34 @@ TEST(Replay, OracleMatchesTheHandCount) {
   EXPECT_EQ(report->run_id, "test-run");
 }
 
+TEST(Replay, ASuggestionCrossingAPieceBoundaryIsJudgedAgainstTheRestOfTheBlock) {
+  // One added block of 14 lines, typed as pieces of 10 and 4. At the start
+  // of line 9 (the last line of piece 0) the backend suggests lines 9 and 10,
+  // which is what the developer writes next: accepted, though line 10 is in
+  // the next piece. Everywhere else it suggests nothing.
+  TempDir dir;
+  TestRepo repo(dir.path());
+  const std::string base = repo.commit({{"a.py", "start = 0\n"}}, "base");
+  std::string block;
+  for (int i = 0; i < 14; ++i) block += "x" + std::to_string(i) + " = " + std::to_string(i) + "\n";
+  repo.commit({{"a.py", "start = 0\n" + block}}, "add");
+  const std::string suggestion = "x9 = 9\nx10 = 10\n";
+  auto report = run_replay(options_for(dir.path(), base + "..HEAD"),
+                           scripted_factory([&](const CompletionQuery& q) -> std::string {
+                             return q.prefix.ends_with("x8 = 8\n") ? suggestion : "";
+                           }));
+  ASSERT_TRUE(report.ok()) << report.status().to_string();
+  const ReplayCounts& c = report->totals;
+  EXPECT_EQ(c.hunks, 2);
+  EXPECT_EQ(c.shown, 1);
+  EXPECT_EQ(c.accepted, 1);
+  EXPECT_EQ(c.partially_accepted, 0);
+  // Its piece is credited with the part it types ("x9 = 9\n", 7 bytes, less
+  // the accept key); the next piece is typed from its own start.
+  EXPECT_EQ(c.accepted_chars, 7);
+  EXPECT_EQ(c.chars_saved, 6);
+}
+
 TEST(Replay, OracleAcceptsEverythingGarbageNothing) {
   TempDir dir;
   TestRepo repo(dir.path());
@@ -130,6 +158,27 @@ TEST(Replay, SameSeedSameReportAndThreadsDoNotMatter) {
   auto other_seed = run_replay(o, scripted_factory(script));
   ASSERT_TRUE(other_seed.ok());
   EXPECT_NE(comparable(*serial)["totals"], comparable(*other_seed)["totals"]);
+}
+
+TEST(Replay, SkippedHunksGiveASecondSampleDisjointFromTheFirst) {
+  TempDir dir;
+  TestRepo repo(dir.path());
+  const std::string range = eval_test::make_python_history(repo) + "..HEAD";
+  ReplayOptions o = options_for(dir.path(), range);
+  auto all = run_replay(o, scripted_factory([](const CompletionQuery&) { return std::string(); }));
+  ASSERT_TRUE(all.ok());
+  ASSERT_GE(all->hunks.size(), 6u);
+  o.max_hunks = 3;
+  auto first = run_replay(o, scripted_factory([](const CompletionQuery&) { return std::string(); }));
+  o.skip_hunks = 3;
+  auto second = run_replay(o, scripted_factory([](const CompletionQuery&) { return std::string(); }));
+  ASSERT_TRUE(first.ok() && second.ok());
+  ASSERT_EQ(first->hunks.size(), 3u);
+  ASSERT_EQ(second->hunks.size(), 3u);
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(first->hunks[i].id, all->hunks[i].id);       // the seeded order's first three
+    EXPECT_EQ(second->hunks[i].id, all->hunks[3 + i].id);  // and the next three
+  }
 }
 
 TEST(Replay, CapsTakeWholeHunksInTheSeededOrder) {

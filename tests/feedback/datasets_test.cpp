@@ -36,9 +36,10 @@ class DatasetsTest : public ::testing::Test {
 
   void add(const std::string& id, const std::string& tenant, const std::string& prefix, const std::string& text,
            int64_t at, std::optional<OutcomeKind> kind, int64_t accepted_length = 0,
-           std::optional<std::string> final_text = {}) {
+           std::optional<std::string> final_text = {}, const std::string& session = "") {
     SuggestionEvent s;
     s.id = id;
+    s.session = session;
     s.tenant = tenant;
     s.model_id = "m";
     s.prefix_window = prefix;
@@ -123,6 +124,21 @@ TEST_F(DatasetsTest, TimeSplitAndTenants) {
   EXPECT_EQ(rows(o.out / "train" / "sft.jsonl").size(), 1u);
   EXPECT_EQ(rows(o.out / "valid" / "sft.jsonl").size(), 1u);
   EXPECT_EQ(stats->suggestions, 2);  // the other tenant's event is not seen
+}
+
+TEST_F(DatasetsTest, ASessionTakesOnlyItsOwnEvents) {
+  // A cycle learns from its collect run only: another writer's rows, even
+  // with the same source and time, stay out.
+  add("run-1", "", "mine ", "1", 1000, OutcomeKind::kAccepted, 1, {}, "collect-cycle-1-5f3a");
+  add("other-1", "", "theirs ", "2", 1000, OutcomeKind::kAccepted, 1, std::string("POISON"), "collect-cycle-1");
+  DatasetOptions o = options("");
+  o.session = "collect-cycle-1-5f3a";
+  auto stats = build_datasets(*store_, o);
+  ASSERT_TRUE(stats.ok()) << stats.status().to_string();
+  EXPECT_EQ(stats->suggestions, 1);
+  const auto sft = rows(o.out / "train" / "sft.jsonl");
+  ASSERT_EQ(sft.size(), 1u);
+  EXPECT_EQ(sft[0]["completion"], "1");
 }
 
 TEST_F(DatasetsTest, NoEventsGiveEmptyFilesAndARendererErrorStops) {

@@ -144,5 +144,21 @@ TEST_F(EventWriterTest, ARefusedRowFailsOnlyItsOwnCaller) {
   EXPECT_EQ(writer.pending(), 0u);
 }
 
+TEST_F(EventWriterTest, ASuggestionIdReusedWithOtherContentIsAnErrorNotASilentDrop) {
+  EventWriter writer(*store_, {.max_delay = std::chrono::hours(1)});
+  ASSERT_TRUE(writer.record_durable({make_suggestion("run-1@0", "acme")}, {}).ok());
+  SuggestionEvent redone = make_suggestion("run-1@0", "acme");
+  redone.text = "another suggestion";
+  writer.record({make_suggestion("run-2@0", "acme")});
+  Status status = writer.record_durable({redone}, {});
+  EXPECT_EQ(status.code(), StatusCode::kAlreadyExists) << status.to_string();
+  // A record()'d one is reported by the next flush; the good rows beside it are kept.
+  writer.record({redone});
+  EXPECT_EQ(writer.flush().code(), StatusCode::kAlreadyExists);
+  EXPECT_EQ(count(), 2);
+  // The same event again (a retried batch) is no error.
+  EXPECT_TRUE(writer.record_durable({make_suggestion("run-1@0", "acme")}, {}).ok());
+}
+
 }  // namespace
 }  // namespace flywheel::feedback::testing

@@ -149,6 +149,44 @@ TYPED_TEST(StoreTest, ResentSuggestionIsStoredOnce) {
   EXPECT_EQ(*this->store().count_suggestions("acme"), 2);
 }
 
+TYPED_TEST(StoreTest, ASuggestionThatDiffersFromTheOneStoredUnderItsIdIsRefused) {
+  std::vector<SuggestionEvent> first = {make_suggestion("dup", "acme")};
+  ASSERT_TRUE(this->store().append(first, {}).ok());
+  // Another text under the same id (a redone replay run reusing its ids):
+  // dropping it would attach its outcomes to the first text.
+  SuggestionEvent other = make_suggestion("dup", "acme");
+  other.text = "return a - b;";
+  std::vector<SuggestionEvent> again = {make_suggestion("new", "acme"), other};
+  const Status status = this->store().append(again, {});
+  EXPECT_EQ(status.code(), StatusCode::kAlreadyExists) << status.to_string();
+  EXPECT_NE(status.message().find("'dup'"), std::string::npos) << status.to_string();
+  EXPECT_EQ(*this->store().count_suggestions("acme"), 1);  // all or nothing: "new" is not stored either
+  auto stored = this->store().events(query_for("acme"));
+  ASSERT_TRUE(stored.ok());
+  ASSERT_EQ(stored->size(), 1u);
+  EXPECT_EQ((*stored)[0].suggestion.text, "return a + b;");
+  // Another tenant's id is refused too, without its content.
+  std::vector<SuggestionEvent> foreign = {make_suggestion("dup", "beta")};
+  const Status taken = this->store().append(foreign, {});
+  EXPECT_EQ(taken.code(), StatusCode::kAlreadyExists) << taken.to_string();
+  EXPECT_EQ(taken.message().find("return a"), std::string::npos) << taken.to_string();
+}
+
+TYPED_TEST(StoreTest, QueriesFilterBySession) {
+  std::vector<SuggestionEvent> suggestions;
+  for (int i = 0; i < 4; ++i) {
+    suggestions.push_back(make_suggestion("s" + std::to_string(i), "acme", 1000 * (i + 1)));
+    suggestions.back().source = "replay";
+    suggestions.back().session = i % 2 == 0 ? "collect-a" : "collect-b";
+  }
+  ASSERT_TRUE(this->store().append(suggestions, {}).ok());
+  EventQuery q = query_for("acme");
+  q.session = "collect-b";
+  auto events = this->store().events(q);
+  ASSERT_TRUE(events.ok());
+  EXPECT_EQ(ids(*events), (std::vector<std::string>{"s1", "s3"}));
+}
+
 TYPED_TEST(StoreTest, UsageAddsUpPerMinuteAndRoute) {
   const int64_t minute = 60'000;
   const int64_t t0 = 1'700'000'000'000 / minute * minute;

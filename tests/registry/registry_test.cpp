@@ -123,6 +123,45 @@ TEST_F(RegistryTest, WeightedDeploymentsAndRefusals) {
   EXPECT_EQ(*reg->deployment_names(), std::vector<std::string>{"auto"});
 }
 
+TEST_F(RegistryTest, ADecisionIsOneTransaction) {
+  auto reg = open();
+  ASSERT_TRUE(reg->add(checkpoint("base").string()).ok());
+  ASSERT_TRUE(reg->promote("base").ok());
+  ASSERT_TRUE(reg->add(checkpoint("c1").string(), "base").ok());
+  ASSERT_TRUE(reg->add(checkpoint("c2").string(), "base").ok());
+  ASSERT_TRUE(reg->decide("c1", R"({"acceptance": 0.4})", true, "wins").ok());
+  EXPECT_EQ((*reg->deployment("auto"))[0].model_id, "c1");
+  EXPECT_EQ(reg->get("c1")->scores_json, R"({"acceptance": 0.4})");
+  EXPECT_EQ(reg->get("base")->state, ModelState::kRetired);
+  ASSERT_TRUE(reg->decide("c2", R"({"acceptance": 0.1})", false, "no gain").ok());
+  EXPECT_EQ(reg->get("c2")->state, ModelState::kRefused);
+  EXPECT_EQ(reg->get("c2")->note, "no gain");
+  EXPECT_EQ(reg->get("c2")->scores_json, R"({"acceptance": 0.1})");
+  // A promotion that fails (no deployment name) leaves the scores unwritten too.
+  EXPECT_FALSE(reg->decide("c2", R"({"acceptance": 0.9})", true, "wins", "").ok());
+  EXPECT_EQ(reg->get("c2")->scores_json, R"({"acceptance": 0.1})");
+  EXPECT_EQ(reg->decide("c9", "{}", false, "x").code(), StatusCode::kNotFound);
+}
+
+TEST_F(RegistryTest, OnlyAModelThatNeverServedIsForgotten) {
+  auto reg = open();
+  ASSERT_TRUE(reg->add(checkpoint("base").string()).ok());
+  ASSERT_TRUE(reg->promote("base").ok());
+  ASSERT_TRUE(reg->add(checkpoint("c1").string(), "base").ok());
+  ASSERT_TRUE(reg->add(checkpoint("c2").string(), "base").ok());
+  ASSERT_TRUE(reg->promote("c1").ok());
+  ASSERT_TRUE(reg->refuse("c2", "no gain").ok());
+  EXPECT_EQ(reg->forget("base").code(), StatusCode::kInvalidArgument);  // retired: rollback needs it
+  EXPECT_EQ(reg->forget("c1").code(), StatusCode::kInvalidArgument);    // serving
+  ASSERT_TRUE(reg->forget("c2").ok());
+  EXPECT_EQ(reg->get("c2").status().code(), StatusCode::kNotFound);
+  // Its directory registers again, under a new id.
+  auto again = reg->add((root_ / "c2").string(), "base", "c2-new");
+  ASSERT_TRUE(again.ok()) << again.status().to_string();
+  EXPECT_EQ(again->id, "c2-new");
+  EXPECT_EQ(reg->forget("c9").code(), StatusCode::kNotFound);
+}
+
 TEST_F(RegistryTest, ReopeningKeepsEverything) {
   {
     auto reg = open();
