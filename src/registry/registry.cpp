@@ -285,6 +285,7 @@ Status Registry::decide(const std::string& id, const std::string& scores_json, b
   if (promote && !fs::exists(fs::path(r.path) / "model.safetensors"))
     return Status::not_found("model " + r.id + ": its checkpoint " + r.path + " is gone");
   return impl_->db->transact(TransactionMode::kWrite, [&](SqlTransaction& tx) -> Status {
+    if (promote) FW_RETURN_IF_ERROR(lock_deployments(tx, impl_->db->dialect()));
     const SqlValue p[] = {scores_json, id};
     FW_RETURN_IF_ERROR(tx.execute("UPDATE registry_models SET scores = ? WHERE id = ?", p));
     if (promote) return write_deployment(tx, deployment, {{id, 1.0}}, reason.empty() ? "promote " + id : reason);

@@ -81,8 +81,12 @@ TYPED_TEST(DeploymentRaceTest, ConcurrentPromotionsLeaveOneModelServing) {
   for (int t = 0; t < kPromoters; ++t)
     threads.emplace_back([&, t] {
       start.arrive_and_wait();
+      // Every other change goes through decide(), the cycle's scores-and-promotion step.
       for (int round = 0; round < kRounds; ++round)
-        if (Status s = registries[t]->promote(ids[t]); !s.ok()) errors[t].push_back(s.to_string());
+        if (Status s =
+                round % 2 ? registries[t]->decide(ids[t], "{}", true, "", "auto") : registries[t]->promote(ids[t]);
+            !s.ok())
+          errors[t].push_back(s.to_string());
     });
   // Rollbacks read the deployment they undo: they race too.
   threads.emplace_back([&] {
