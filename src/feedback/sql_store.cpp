@@ -179,6 +179,10 @@ Result<std::vector<SuggestionWithOutcomes>> SqlStore::events(const EventQuery& q
     inner += " AND source = ?";
     params.emplace_back(query.source);
   }
+  if (!query.id.empty()) {
+    inner += " AND id = ?";
+    params.emplace_back(query.id);
+  }
   inner += " ORDER BY shown_at_ms, id";
   if (query.limit > 0) {
     inner += " LIMIT ?";

@@ -61,6 +61,7 @@ struct EventQuery {
   int64_t since_ms = 0;             // shown_at_ms >= since_ms
   std::optional<int64_t> until_ms;  // shown_at_ms < until_ms
   std::string source;               // "" = any
+  std::string id;                   // one suggestion's id; "" = any
   int64_t limit = 0;                // 0 = all
 };
 

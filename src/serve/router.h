@@ -1,6 +1,9 @@
 // Route registration over cpp-httplib with what every route needs done the
-// same way: authentication and quota (401/403/429 + Retry-After), the route
-// label for /metrics, JSON bodies in and OpenAI-shaped errors out.
+// same way: a JSON Content-Type on POSTs (415), authentication and quota
+// (401/403/429 + Retry-After), the route label for /metrics, JSON bodies in
+// and OpenAI-shaped errors out. Without a key (auth off, or auto before any
+// key exists) the caller is anonymous: tenant "", never admin, and in auto
+// mode served only over loopback.
 // Internal to the serve module.
 //
 // Thread-safety: register routes before the server starts; handlers run on
@@ -21,8 +24,8 @@ namespace flywheel::serve {
 
 enum class Access {
   kPublic,  // health, metrics
-  kUser,    // any valid key (or none when auth is off)
-  kAdmin,   // a key with the admin flag
+  kUser,    // any valid key (or none when no key is enforced)
+  kAdmin,   // a key with the admin flag, always
 };
 
 using RouteHandler = std::function<void(const httplib::Request&, httplib::Response&, const Caller&)>;
@@ -40,7 +43,7 @@ class Router {
   static std::string& current_route();
 
  private:
-  httplib::Server::Handler wrap(const std::string& route, Access access, RouteHandler handler);
+  httplib::Server::Handler wrap(const std::string& route, Access access, RouteHandler handler, bool json_body = false);
 
   httplib::Server& http_;
   ServeContext& context_;
