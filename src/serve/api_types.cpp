@@ -208,7 +208,8 @@ Status parse_logit_bias(const Fields& f, std::vector<std::pair<TokenId, float>>*
       } catch (const std::exception&) {
         used = 0;
       }
-      if (used == 0 || used != key.size()) return field_error(join_path(path, key), "keys must be token ids");
+      if (used == 0 || used != key.size() || id < 0)
+        return field_error(path, "keys must be token ids (integers >= 0), got \"" + key + "\"");
       FW_RETURN_IF_ERROR(add(join_path(path, key), id, bias));
     }
   } else if (v->is_array()) {
