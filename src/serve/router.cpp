@@ -19,6 +19,20 @@ void Router::post(const std::string& route, Access access, RouteHandler handler)
   http_.Post(route, wrap(route, access, std::move(handler), /*json_body=*/true));
 }
 
+Status check_access(Access access, const Caller& caller, bool anonymous_local_only, std::string_view remote_addr) {
+  if (access == Access::kPublic) return Status::OK();
+  if (!caller.authenticated && anonymous_local_only && !is_loopback_address(remote_addr)) {
+    return Status(StatusCode::kUnauthenticated,
+                  "this server has no API key yet, so it only serves clients on its own machine "
+                  "(an administrator creates keys with 'flywheel keys create --tenant NAME')");
+  }
+  if (access == Access::kAdmin && !caller.admin) {
+    return Status(StatusCode::kPermissionDenied,
+                  "this route needs an admin key ('flywheel keys create --tenant NAME --admin')");
+  }
+  return Status::OK();
+}
+
 httplib::Server::Handler Router::wrap(const std::string& route, Access access, RouteHandler handler, bool json_body) {
   return [this, route, access, json_body, handler = std::move(handler)](const httplib::Request& req,
                                                                         httplib::Response& res) {
@@ -42,16 +56,9 @@ httplib::Server::Handler Router::wrap(const std::string& route, Access access, R
       }
       caller = std::move(authenticated).value();
     }
-    if (access != Access::kPublic && !caller.authenticated && context_.anonymous_local_only &&
-        !is_loopback_address(req.remote_addr)) {
-      res.set_header("WWW-Authenticate", "Bearer");
-      return send_error(res, Status(StatusCode::kUnauthenticated,
-                                    "this server has no API key yet, so it only serves clients on its own machine "
-                                    "(an administrator creates keys with 'flywheel keys create --tenant NAME')"));
-    }
-    if (access == Access::kAdmin && !caller.admin) {
-      return send_error(res, Status(StatusCode::kPermissionDenied,
-                                    "this route needs an admin key ('flywheel keys create --tenant NAME --admin')"));
+    if (Status allowed = check_access(access, caller, context_.anonymous_local_only, req.remote_addr); !allowed.ok()) {
+      if (allowed.code() == StatusCode::kUnauthenticated) res.set_header("WWW-Authenticate", "Bearer");
+      return send_error(res, allowed);
     }
     if (access != Access::kPublic) {
       const feedback::QuotaDecision quota = context_.limiter.check_request(caller);

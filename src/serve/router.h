@@ -15,6 +15,7 @@
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <string_view>
 
 #include "core/status.h"
 #include "serve/http_errors.h"
@@ -48,6 +49,12 @@ class Router {
   httplib::Server& http_;
   ServeContext& context_;
 };
+
+// Whether `caller`, connected from `remote_addr`, may use a route of
+// `access`: unauthenticated for an anonymous caller off loopback when
+// `anonymous_local_only`, permission_denied for an admin route without an
+// admin key (anonymous callers never have one).
+Status check_access(Access access, const Caller& caller, bool anonymous_local_only, std::string_view remote_addr);
 
 void send_json(httplib::Response& res, int status, const nlohmann::json& body);
 void send_error(httplib::Response& res, const HttpError& error);
