@@ -57,6 +57,7 @@ struct Server::Impl {
   std::thread listener;
   int port = 0;
   bool stopped = false;
+  RequestGuardPolicy guard;
 
   void configure_http();
   // Says at start who the server answers, so that nobody runs it open by mistake.
@@ -86,6 +87,7 @@ Result<std::unique_ptr<Server>> Server::create(ServerOptions options) {
   impl->context->event_window = o.event_window;
   // Until a key exists, auto serves this machine only; off serves everyone.
   impl->context->anonymous_local_only = o.auth == AuthMode::kAuto;
+  impl->guard = {o.host, o.allowed_hosts, o.cors_origins};
   impl->configure_http();
   return std::unique_ptr<Server>(new Server(std::move(impl)));
 }
@@ -105,8 +107,7 @@ void Server::Impl::configure_http() {
   http.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
     request_start() = Clock::now();
     Router::current_route().clear();
-    const RequestGuardPolicy policy{options.host, options.allowed_hosts, options.cors_origins};
-    if (auto refused = guard_request(policy, req, res)) {
+    if (auto refused = guard_request(guard, req, res)) {
       send_error(res, *refused);
       return httplib::Server::HandlerResponse::Handled;
     }
@@ -173,7 +174,7 @@ void Server::Impl::log_access_mode() {
     case AuthMode::kAuto: {
       auto enforced = authenticator->enforced();
       if (enforced.ok() && *enforced) {
-        spdlog::info("auth: API keys are enforced (keys exist in {})", options.db_url);
+        spdlog::info("auth: API keys are enforced (keys exist in the database)");
       } else {
         spdlog::warn(
             "auth: no API key exists yet, so only clients on this machine (loopback) are served, without admin "
