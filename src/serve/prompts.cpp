@@ -130,9 +130,9 @@ Result<BuiltPrompt> build_fim(const ServedModel& model, FimRequest request, std:
   // prefix by the excess (and a margin), at most twice more.
   for (int round = 0; truncate && built.tokens.size() > limit && !request.prefix.empty() && round < 2; ++round) {
     const size_t excess = built.tokens.size() - limit + 4;
-    const std::vector<TokenId> head = encode_verbatim(model.tokenizer(), request.prefix.substr(0, excess * 64));
-    const size_t take = std::min(excess, head.size());
-    const std::string cut = model.tokenizer().decode(std::span<const TokenId>(head).first(take));
+    const std::vector<TokenId> start = encode_verbatim(model.tokenizer(), request.prefix.substr(0, excess * 64));
+    const size_t take = std::min(excess, start.size());
+    const std::string cut = model.tokenizer().decode(std::span<const TokenId>(start).first(take));
     request.prefix.erase(0, cut_point(request.prefix, std::max<size_t>(cut.size(), 1)));
     FW_ASSIGN_OR_RETURN(built.tokens, encode_fim(model, request, middle_start, &built.stop));
   }
