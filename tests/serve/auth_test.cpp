@@ -4,6 +4,8 @@
 // quota, hot swap through the admin route (registered models and --swap-dir
 // only, one at a time, errors without paths), and events and prompt-cache
 // entries kept per tenant.
+#include "feedback/auth.h"
+
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
@@ -276,6 +278,30 @@ TEST_F(AuthTest, ThePromptCacheIsNotSharedAcrossTenants) {
   ASSERT_TRUE(beta);
   ASSERT_EQ(beta->status, 200) << beta->body;
   EXPECT_EQ(testing::json_of(beta)["tokens_cached"], 0) << beta->body;
+}
+
+TEST_F(AuthTest, GuessedKeysGet429BeforeTheDatabase) {
+  start();
+  // Each guess misses the lookup cache; past kFailedLookupsPerMinute of them
+  // (the loop takes far less than the 2 s one more needs to refill) the
+  // address is refused without a lookup; a key it used within the cache's
+  // TTL (5 s) still works (one it did not would wait for the refill too).
+  ASSERT_EQ(server_->client(user_)->Get("/v1/models")->status, 200);
+  int refused = 0;
+  std::string retry_after;
+  for (int i = 0; i < feedback::kFailedLookupsPerMinute + 10; ++i) {
+    auto r = server_->client("fw-" + std::string(40, 'G') + std::to_string(100 + i))->Get("/v1/models");
+    ASSERT_TRUE(r);
+    if (r->status == 429) {
+      ++refused;
+      retry_after = r->get_header_value("Retry-After");
+    } else {
+      EXPECT_EQ(r->status, 401) << r->body;
+    }
+  }
+  EXPECT_GE(refused, 9);
+  EXPECT_EQ(retry_after, "2");
+  EXPECT_EQ(server_->client(user_)->Get("/v1/models")->status, 200);
 }
 
 }  // namespace
