@@ -47,10 +47,10 @@ Status run_serve(ServeOptions& o) {
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  FW_ASSIGN_OR_RETURN(std::unique_ptr<serve::Server> server, serve::Server::create(o.server));
-  LoadOptions load;
+  LoadOptions& load = o.server.load;  // the first model and every /admin/swap
   load.dtype = o.bf16 ? WeightDtype::kBFloat16 : WeightDtype::kFloat32;
   load.threads = o.compute_threads;
+  FW_ASSIGN_OR_RETURN(std::unique_ptr<serve::Server> server, serve::Server::create(o.server));
   // --model DIR serves that checkpoint; --model auto (or another deployment
   // name) serves what the registry in --db deploys and follows its changes;
   // --model ID serves that registered model.
@@ -71,7 +71,7 @@ Status run_serve(ServeOptions& o) {
     spdlog::info("following the registry in {} (deployment changes are hot-swapped)", o.server.db_url);
   } else {
     FW_ASSIGN_OR_RETURN(auto resolved, serve::resolve_model_argument(o.model, o.server.db_url));
-    FW_RETURN_IF_ERROR(server->serve_model(resolved.first, o.model_id.empty() ? resolved.second : o.model_id, load));
+    FW_RETURN_IF_ERROR(server->serve_model(resolved.first, o.model_id.empty() ? resolved.second : o.model_id));
   }
   FW_RETURN_IF_ERROR(server->start());
 
@@ -99,8 +99,22 @@ void add_serve_command(CLI::App& app, const GlobalOptions& global, CommandAction
       ->capture_default_str();
   cmd->add_option("--db", o->server.db_url, "Event store: a SQLite file or postgresql://user:pass@host:port/db")
       ->capture_default_str();
-  cmd->add_option("--auth", o->auth, "API keys: auto (required once any key exists), required, or off")
+  cmd->add_option("--auth", o->auth,
+                  "API keys: auto (required once any key exists; until then only this machine is served), "
+                  "required, or off (every client served). Admin routes always need an admin key")
       ->capture_default_str();
+  cmd->add_option("--allowed-host", o->server.allowed_hosts,
+                  "Host header name to accept besides IP addresses, localhost and this machine's name "
+                  "(repeat; '*': any). Guards against DNS rebinding")
+      ->type_name("NAME");
+  cmd->add_option("--cors-origin", o->server.cors_origins,
+                  "Browser origin allowed to call the server cross-origin, e.g. https://app.example.com "
+                  "(repeat; '*': any). Other origins get 403")
+      ->type_name("ORIGIN");
+  cmd->add_option("--swap-dir", o->server.swap_dirs,
+                  "Directory whose checkpoints POST /admin/swap may load (repeat); registered models "
+                  "(in --db's registry) always may")
+      ->type_name("DIR");
   cmd->add_option("--threads", o->server.threads, "HTTP worker threads (each open stream holds one)")
       ->check(positive_integer())
       ->capture_default_str();

@@ -43,20 +43,31 @@ struct Authenticator::Impl {
 
   Store& store;
   const AuthOptions options;
+  RateLimiter failures;  // failed lookups by client address
   std::mutex mutex;
   std::unordered_map<std::string, CachedKey> keys;  // by the secret's SHA-256
   std::optional<bool> any_active_key;
   Clock::time_point active_expires;
 
-  Result<std::optional<ApiKey>> find(const std::string& secret) {
+  Result<std::optional<ApiKey>> find(const std::string& secret, std::string_view client) {
     const std::string hash = key_secret_hash(secret);
     {
       std::lock_guard lock(mutex);
       if (auto it = keys.find(hash); it != keys.end() && Clock::now() < it->second.expires) return it->second.key;
     }
+    // Not cached: a query, which an address that keeps guessing does not get.
+    const QuotaDecision allowed = failures.check_failures(client, kFailedLookupsPerMinute);
+    if (!allowed.allowed) return allowed.status();
     FW_ASSIGN_OR_RETURN(std::optional<ApiKey> key, store.find_key(secret));
+    if (!key) failures.add_failure(client, kFailedLookupsPerMinute);
     std::lock_guard lock(mutex);
-    if (keys.size() >= kMaxCachedKeys) keys.clear();
+    if (keys.size() >= kMaxCachedKeys) {
+      // Expired entries go first, then unknown keys: good keys stay cached.
+      const auto now = Clock::now();
+      std::erase_if(keys, [&](const auto& e) { return e.second.expires <= now; });
+      if (keys.size() >= kMaxCachedKeys) std::erase_if(keys, [](const auto& e) { return !e.second.key; });
+      if (keys.size() >= kMaxCachedKeys) keys.clear();
+    }
     keys[hash] = {key, Clock::now() + options.cache_ttl};
     return key;
   }
@@ -84,9 +95,10 @@ void Authenticator::clear_cache() {
   impl_->any_active_key.reset();
 }
 
-Result<Principal> Authenticator::authenticate(std::string_view authorization_header) {
+Result<Principal> Authenticator::authenticate(std::string_view authorization_header, std::string_view client_address) {
   FW_ASSIGN_OR_RETURN(bool enforce, enforced());
-  if (!enforce) return Principal{"", "", true, 0, 0, false};
+  // Not enforced: anonymous and never admin (fail closed), whatever key is sent.
+  if (!enforce) return Principal{"", "", false, 0, 0, false};
 
   const std::string_view header = trim(authorization_header);
   if (header.empty())
@@ -100,7 +112,7 @@ Result<Principal> Authenticator::authenticate(std::string_view authorization_hea
   if (!is_well_formed_key_secret(secret))
     return unauthenticated("malformed API key: expected 'fw-' followed by 43 characters");
 
-  FW_ASSIGN_OR_RETURN(std::optional<ApiKey> key, impl_->find(secret));
+  FW_ASSIGN_OR_RETURN(std::optional<ApiKey> key, impl_->find(secret, client_address));
   if (!key) return unauthenticated("unknown or revoked API key '" + secret.substr(0, kKeyDisplayPrefixLength) + "...'");
   return principal_for(*key);
 }

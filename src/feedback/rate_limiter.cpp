@@ -10,6 +10,9 @@ namespace flywheel::feedback {
 namespace {
 
 constexpr int64_t kMinuteMs = 60'000;
+// Client addresses with a failed-lookup bucket; past this, the full
+// (refilled) buckets are forgotten first: they hold no information.
+constexpr size_t kMaxAddresses = 65536;
 
 // Holds up to `capacity` units and refills at `capacity` per minute; starts
 // full. Levels are in units x 60000 (unit-milliseconds per minute), so that
@@ -30,6 +33,7 @@ struct Bucket {
   }
 
   bool has(int64_t units) const { return level >= units * kMinuteMs; }
+  bool full(int64_t capacity) const { return level >= capacity * kMinuteMs; }
   void take(int64_t units) { level -= units * kMinuteMs; }
 
   // Whole seconds until the bucket holds `units` (at least 1).
@@ -50,6 +54,7 @@ struct RateLimiter::Impl {
   std::function<int64_t()> now_ms;
   std::mutex mutex;
   std::unordered_map<std::string, Buckets> tenants;
+  std::unordered_map<std::string, Bucket> addresses;  // failed key lookups
 };
 
 RateLimiter::RateLimiter(std::function<int64_t()> now_ms) : impl_(std::make_unique<Impl>()) {
@@ -92,6 +97,37 @@ void RateLimiter::add_tokens(const Principal& p, int64_t tokens) {
   Bucket& bucket = impl_->tenants[p.tenant].tokens;
   bucket.refill(p.tpm, now);
   bucket.take(tokens);
+}
+
+QuotaDecision RateLimiter::check_failures(std::string_view address, int64_t per_minute) {
+  if (per_minute <= 0) return {};
+  const int64_t now = impl_->now_ms();
+  std::lock_guard lock(impl_->mutex);
+  auto it = impl_->addresses.find(std::string(address));
+  if (it == impl_->addresses.end()) return {};
+  it->second.refill(per_minute, now);
+  if (it->second.has(1)) return {};
+  const int wait = it->second.seconds_until(1, per_minute);
+  return {false, wait,
+          "too many unknown API keys from this address (" + std::to_string(per_minute) +
+              " a minute are looked up); retry in " + std::to_string(wait) + " s"};
+}
+
+void RateLimiter::add_failure(std::string_view address, int64_t per_minute) {
+  if (per_minute <= 0) return;
+  const int64_t now = impl_->now_ms();
+  std::lock_guard lock(impl_->mutex);
+  auto& addresses = impl_->addresses;
+  if (addresses.size() >= kMaxAddresses && !addresses.contains(std::string(address))) {
+    for (auto it = addresses.begin(); it != addresses.end();) {
+      it->second.refill(per_minute, now);
+      it = it->second.full(per_minute) ? addresses.erase(it) : std::next(it);
+    }
+    if (addresses.size() >= kMaxAddresses) addresses.clear();
+  }
+  Bucket& bucket = addresses[std::string(address)];
+  bucket.refill(per_minute, now);
+  bucket.take(1);
 }
 
 }  // namespace flywheel::feedback

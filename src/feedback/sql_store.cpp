@@ -187,14 +187,15 @@ Result<std::vector<SuggestionWithOutcomes>> SqlStore::events(const EventQuery& q
     inner += " AND shown_at_ms < ?";
     params.emplace_back(*query.until_ms);
   }
-  if (!query.source.empty()) {
-    inner += " AND source = ?";
-    params.emplace_back(query.source);
-  }
-  if (!query.session.empty()) {
-    inner += " AND session = ?";
-    params.emplace_back(query.session);
-  }
+  // An empty text filter matches any value.
+  const auto match_text = [&](const char* column, const std::string& value) {
+    if (value.empty()) return;
+    inner += std::string(" AND ") + column + " = ?";
+    params.emplace_back(value);
+  };
+  match_text("source", query.source);
+  match_text("session", query.session);
+  match_text("id", query.id);
   inner += " ORDER BY shown_at_ms, id";
   if (query.limit > 0) {
     inner += " LIMIT ?";

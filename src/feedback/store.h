@@ -62,6 +62,7 @@ struct EventQuery {
   std::optional<int64_t> until_ms;  // shown_at_ms < until_ms
   std::string source;               // "" = any
   std::string session;              // "" = any; else only this session's (a replay run's id)
+  std::string id;                   // one suggestion's id; "" = any
   int64_t limit = 0;                // 0 = all
 };
 

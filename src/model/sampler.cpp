@@ -90,6 +90,13 @@ Status SamplingParams::validate() const {
     return out_of_range("min_token_prob", min_token_prob, "between 0 and 1 (0 disables it)");
   if (!in_range(min_show_prob, 0.0f, 1.0f))
     return out_of_range("min_show_prob", min_show_prob, "between 0 and 1 (0 disables it)");
+  if (logit_bias.size() > kMaxLogitBias)
+    return Status::invalid_argument("logit_bias has " + std::to_string(logit_bias.size()) + " entries; at most " +
+                                    std::to_string(kMaxLogitBias) + " are allowed");
+  for (const auto& [id, bias] : logit_bias) {
+    if (id < 0) return Status::invalid_argument("logit_bias: token id " + std::to_string(id) + " is negative");
+    if (!in_range(bias, -100.0f, 100.0f)) return out_of_range("logit_bias", bias, "between -100 and 100");
+  }
   if (stop.size() > kMaxStopStrings)
     return Status::invalid_argument("stop has " + std::to_string(stop.size()) + " strings; at most " +
                                     std::to_string(kMaxStopStrings) + " are allowed");
@@ -173,6 +180,8 @@ SampledToken Sampler::sample(std::span<const float> logits, std::span<const Toke
   // 1-2: penalties, then temperature; the maximum and its lowest id.
   work_.assign(logits.begin(), logits.end());
   apply_penalties(work_, context_tokens, prompt_length);
+  for (const auto& [id, bias] : params_.logit_bias)
+    if (id >= 0 && static_cast<size_t>(id) < vocab && std::isfinite(bias)) work_[id] += bias;
   const float inv_t = greedy ? 1.0f : 1.0f / params_.temperature;
   const float max_logit = scale_and_max(work_.data(), vocab, inv_t);
   const size_t argmax = static_cast<size_t>(std::find(work_.begin(), work_.end(), max_logit) - work_.begin());

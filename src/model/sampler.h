@@ -40,6 +40,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "core/status.h"
@@ -71,8 +72,14 @@ struct SamplingParams {
   // below this (the result is empty and says it was withheld). A model
   // without a head shows everything.
   float min_show_prob = 0.0f;
+  // OpenAI's logit_bias: (token id, bias in [-100, 100]) added to the logits
+  // after the penalties, before temperature (100 all but forces the token,
+  // -100 all but bans it). Ids outside the vocabulary are refused by
+  // validate_generation_request().
+  std::vector<std::pair<TokenId, float>> logit_bias;
 
   static constexpr int kMaxLogprobs = 20;
+  static constexpr size_t kMaxLogitBias = 1024;
   static constexpr size_t kMaxStopStrings = 64;
 
   // OK, or invalid_argument naming the field, its value and the allowed range.

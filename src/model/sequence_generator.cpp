@@ -18,6 +18,10 @@ Status validate_generation_request(const Model& model, const GenerationRequest& 
     if (id >= vocab)
       return Status::invalid_argument("prompt token id " + std::to_string(id) + " is outside the vocabulary (" +
                                       std::to_string(vocab) + " ids)");
+  for (const auto& bias : request.params.logit_bias)
+    if (bias.first >= vocab)
+      return Status::invalid_argument("logit_bias: token id " + std::to_string(bias.first) +
+                                      " is outside the vocabulary (" + std::to_string(vocab) + " ids)");
   return Status::OK();
 }
 

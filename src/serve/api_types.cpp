@@ -185,6 +185,48 @@ Status parse_seed(const Fields& f, std::optional<uint64_t>* out) {
   return Status::OK();
 }
 
+// `logit_bias`: OpenAI's object {"token id": bias}, or llama.cpp's array
+// [[id, bias], ...]; biases between -100 and 100.
+Status parse_logit_bias(const Fields& f, std::vector<std::pair<TokenId, float>>* out) {
+  const json* v = f.get("logit_bias");
+  if (v == nullptr) return Status::OK();
+  const std::string path = f.path("logit_bias");
+  auto add = [&](const std::string& where, int64_t id, const json& bias) -> Status {
+    if (!bias.is_number()) return field_error(where, "must be a number");
+    const double b = bias.get<double>();
+    if (!(b >= -100.0 && b <= 100.0)) return field_error(where, "must be between -100 and 100");
+    if (id < 0 || id > std::numeric_limits<TokenId>::max()) return field_error(where, "names no token id");
+    out->emplace_back(static_cast<TokenId>(id), static_cast<float>(b));
+    return Status::OK();
+  };
+  if (v->is_object()) {
+    for (const auto& [key, bias] : v->items()) {
+      int64_t id = -1;
+      size_t used = 0;
+      try {
+        id = std::stoll(key, &used);
+      } catch (const std::exception&) {
+        used = 0;
+      }
+      if (used == 0 || used != key.size() || id < 0)
+        return field_error(path, "keys must be token ids (integers >= 0), got \"" + key + "\"");
+      FW_RETURN_IF_ERROR(add(join_path(path, key), id, bias));
+    }
+  } else if (v->is_array()) {
+    for (size_t i = 0; i < v->size(); ++i) {
+      const json& pair = (*v)[i];
+      if (!pair.is_array() || pair.size() != 2 || !pair[0].is_number_integer())
+        return field_error(index_path(path, i), "must be [token id, bias]");
+      FW_RETURN_IF_ERROR(add(index_path(path, i), pair[0].get<int64_t>(), pair[1]));
+    }
+  } else {
+    return field_error(path, "must be an object of token id to bias");
+  }
+  if (out->size() > SamplingParams::kMaxLogitBias)
+    return field_error(path, "at most " + std::to_string(SamplingParams::kMaxLogitBias) + " entries");
+  return Status::OK();
+}
+
 Status parse_event_context(const Fields& top, EventContext* out) {
   FW_RETURN_IF_ERROR(top.string("session", &out->session));
   const json* ext = nullptr;
@@ -204,7 +246,7 @@ Status parse_event_context(const Fields& top, EventContext* out) {
 }
 
 // Fields every generating route reads the same way: temperature, top_p,
-// top_k, min_p, penalties, seed, stop, stream, our min_token_prob,
+// top_k, min_p, penalties, seed, stop, logit_bias, stream, our min_token_prob,
 // min_show_prob, single_line and truncate.
 Status parse_common_generation(const Fields& f, GenerationSettings* gen) {
   SamplingParams& p = gen->params;
@@ -216,6 +258,7 @@ Status parse_common_generation(const Fields& f, GenerationSettings* gen) {
   FW_RETURN_IF_ERROR(f.number("frequency_penalty", -2.0, 2.0, &p.frequency_penalty));
   FW_RETURN_IF_ERROR(parse_seed(f, &p.seed));
   FW_RETURN_IF_ERROR(parse_stop(f, "stop", &p.stop));
+  FW_RETURN_IF_ERROR(parse_logit_bias(f, &p.logit_bias));
   FW_RETURN_IF_ERROR(f.boolean("stream", &gen->stream));
   FW_RETURN_IF_ERROR(f.number("min_token_prob", 0.0, 1.0, &p.min_token_prob));
   FW_RETURN_IF_ERROR(f.number("min_show_prob", 0.0, 1.0, &p.min_show_prob));
@@ -573,6 +616,9 @@ Result<FeedbackRequest> parse_feedback_request(const nlohmann::json& body) {
   r.kind = *parsed;
   FW_RETURN_IF_ERROR(f.integer("accepted_length", 0, std::numeric_limits<int64_t>::max(), &r.accepted_length));
   FW_RETURN_IF_ERROR(f.optional_string("final_text", &r.final_text));
+  if (r.final_text && r.final_text->size() > kMaxFinalTextBytes)
+    return field_error("final_text", "is " + std::to_string(r.final_text->size()) + " bytes; at most " +
+                                         std::to_string(kMaxFinalTextBytes) + " are kept");
   if (r.kind == feedback::OutcomeKind::kPartiallyAccepted && !r.accepted_length) {
     return field_error("accepted_length", "is required when kind is \"partially_accepted\"");
   }
@@ -583,7 +629,7 @@ Result<SwapRequest> parse_swap_request(const nlohmann::json& body) {
   Fields f(body, "");
   SwapRequest r;
   FW_RETURN_IF_ERROR(f.required_string("model", &r.model));
-  if (r.model.empty()) return field_error("model", "must name a checkpoint directory");
+  if (r.model.empty()) return field_error("model", "must name a registered model or a checkpoint directory");
   FW_RETURN_IF_ERROR(f.string("id", &r.id));
   FW_RETURN_IF_ERROR(f.string("deployment", &r.deployment));
   if (r.deployment.empty()) return field_error("deployment", "must not be empty");

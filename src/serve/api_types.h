@@ -38,6 +38,9 @@ namespace flywheel::serve {
 inline constexpr int kDefaultMaxTokens = 256;
 inline constexpr int kMaxChoices = 16;    // `n`
 inline constexpr int kMaxJsonDepth = 64;  // deeper bodies are refused before parsing
+// /v1/feedback's final_text: the text kept after one suggestion (a few
+// lines); a training row, so it is bounded like the prompt windows are.
+inline constexpr size_t kMaxFinalTextBytes = 64 << 10;
 
 // Body text to JSON: malformed JSON, a body that is not an object, or one
 // nested deeper than kMaxJsonDepth (nlohmann's DOM is recursive to destroy).
@@ -148,7 +151,7 @@ struct FeedbackRequest {
 
 // POST /admin/swap.
 struct SwapRequest {
-  std::string model;  // checkpoint directory
+  std::string model;  // registered model id, or a checkpoint directory under the server's --swap-dir
   std::string id;     // default: the directory's name
   std::string deployment = "auto";
   bool wait = false;  // answer when loaded (200) instead of at once (202 + job)

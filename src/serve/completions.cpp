@@ -109,6 +109,7 @@ Result<std::shared_ptr<GenerationRun>> start_completion(ServeContext& context, C
     if (i == 0) r.supersede_key = job.supersede_key;
     if (job.gen.max_time_ms) r.deadline = job.received + std::chrono::milliseconds(*job.gen.max_time_ms);
     r.single_line = single_line;
+    r.cache_scope = job.caller.tenant;  // tenants never share prompt-cache entries
     choices.push_back(std::move(r));
   }
   feedback::SuggestionEvent base = event_template(job);
@@ -136,6 +137,20 @@ std::string openai_finish_reason(const std::string& engine_reason) {
 std::string suggestion_id_for_choice(const std::string& completion_id, int choice_index) {
   if (choice_index == 0) return completion_id;
   return completion_id + "-" + std::to_string(choice_index);
+}
+
+Status check_suggestion_served(ServeContext& context, const std::string& suggestion_id, const Caller& caller) {
+  feedback::EventQuery query;
+  query.tenant = caller.tenant;
+  query.id = suggestion_id;
+  query.limit = 1;
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    // Only a barrier here: an error it reports is the batch's, already logged.
+    if (attempt == 1) (void)context.events.flush();
+    FW_ASSIGN_OR_RETURN(auto found, context.store.events(query));
+    if (!found.empty()) return Status::OK();
+  }
+  return Status::not_found("id: no suggestion '" + suggestion_id + "' was served (to this API key's tenant)");
 }
 
 int64_t unix_seconds_now() {

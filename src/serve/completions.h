@@ -69,6 +69,12 @@ std::string openai_finish_reason(const std::string& engine_reason);
 
 std::string suggestion_id_for_choice(const std::string& completion_id, int choice_index);
 
+// An outcome may only name a suggestion served to the caller's tenant:
+// not_found otherwise (another tenant's id gets the same answer as an id
+// that never existed). A suggestion still in the event writer's window is
+// flushed first, so an outcome sent right after its completion is accepted.
+Status check_suggestion_served(ServeContext& context, const std::string& suggestion_id, const Caller& caller);
+
 // Unix seconds, for OpenAI's `created`.
 int64_t unix_seconds_now();
 

@@ -264,7 +264,8 @@ void Engine::Impl::admit(Sequence& seq) {
   seq.generator = std::make_unique<SequenceGenerator>(*seq.request.model->model, seq.generation);
   const int64_t needed = static_cast<int64_t>(prompt.size()) + seq.generator->budget();
   // At least the last prompt token is run again: its logits start decoding.
-  auto reused = prompt_cache.take(seq.request.model, std::span<const TokenId>(prompt).first(prompt.size() - 1));
+  auto reused = prompt_cache.take(seq.request.model, seq.request.cache_scope,
+                                  std::span<const TokenId>(prompt).first(prompt.size() - 1));
   if (reused) {
     seq.cache = std::move(reused->cache);
     seq.cache->truncate(reused->common_tokens);
@@ -310,7 +311,7 @@ void Engine::Impl::finish(std::unique_ptr<Sequence>& seq, std::string reason) {
   seq->on_done(std::move(result));
   if (seq->cache && seq->cache->length() > 0) {
     seq->cache->truncate(static_cast<int64_t>(seq->cached.size()));
-    prompt_cache.put(seq->request.model, std::move(seq->cached), std::move(seq->cache));
+    prompt_cache.put(seq->request.model, seq->request.cache_scope, std::move(seq->cached), std::move(seq->cache));
   }
   seq.reset();
 }

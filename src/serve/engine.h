@@ -5,8 +5,9 @@
 //   sequences in one Model::forward call; sequences join and leave between
 //   steps.
 // - Prompt cache: the KV of recent sequences is kept (LRU, bounded in bytes);
-//   a new request reuses the one sharing the longest token prefix with it
-//   (the keystroke case: each request extends the previous by a few chars).
+//   a new request reuses the one of its model and cache_scope (tenant)
+//   sharing the longest token prefix with it (the keystroke case: each
+//   request extends the previous by a few chars).
 // - Cancellation: by the caller (client disconnected: on_text returns false
 //   or RequestHandle::cancel), by a newer request with the same
 //   supersede_key, or by the deadline (t_max_predict_ms).
@@ -57,6 +58,9 @@ struct EngineRequest {
   SamplingParams params;                // params.stop: text stops; params.max_tokens bounds the output
   std::vector<TokenId> stop_token_ids;  // besides the model's eos ids
   std::string supersede_key;            // non-empty: a later request with the same key cancels this one
+  // The prompt cache only reuses entries of the same scope (the tenant), so
+  // cached_tokens never tells one tenant about another's prompts.
+  std::string cache_scope;
   std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
   // Single-line mode: stop at the first newline once some non-whitespace
   // text has been produced (editors' inline completion). Multi-line when false.

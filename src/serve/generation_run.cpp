@@ -78,6 +78,11 @@ void GenerationRun::wait() {
   changed_.wait(lock, [&] { return settled_; });
 }
 
+bool GenerationRun::wait_for(std::chrono::milliseconds timeout) {
+  std::unique_lock lock(mutex_);
+  return changed_.wait_for(lock, timeout, [&] { return settled_; });
+}
+
 const Result<EngineResult>& GenerationRun::result(int index) const {
   std::lock_guard lock(mutex_);
   assert(results_[index].has_value());

@@ -52,6 +52,8 @@ class GenerationRun {
 
   // Blocks until every choice is done.
   void wait();
+  // The same, for at most `timeout`; whether every choice is done.
+  bool wait_for(std::chrono::milliseconds timeout);
   // After the choice is done (wait(), or its done event).
   const Result<EngineResult>& result(int index) const;
   int size() const { return static_cast<int>(results_.size()); }

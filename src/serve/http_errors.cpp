@@ -12,7 +12,9 @@ std::string openai_type(int http_status) {
     case 401:
     case 404:
     case 405:
+    case 409:
     case 413:
+    case 415:
       return "invalid_request_error";
     case 403:
       return "permission_error";

@@ -4,12 +4,12 @@
 
 namespace flywheel::serve {
 
-std::optional<PromptCache::Hit> PromptCache::take(const std::shared_ptr<ServedModel>& model,
+std::optional<PromptCache::Hit> PromptCache::take(const std::shared_ptr<ServedModel>& model, const std::string& scope,
                                                   std::span<const TokenId> tokens) {
   auto best = entries_.end();
   int64_t best_common = 0;
   for (auto it = entries_.begin(); it != entries_.end(); ++it) {
-    if (it->model != model) continue;
+    if (it->model != model || it->scope != scope) continue;
     const size_t limit = std::min(tokens.size(), it->tokens.size());
     const auto mismatch = std::mismatch(tokens.begin(), tokens.begin() + limit, it->tokens.begin());
     const auto common = static_cast<int64_t>(mismatch.first - tokens.begin());
@@ -26,12 +26,13 @@ std::optional<PromptCache::Hit> PromptCache::take(const std::shared_ptr<ServedMo
   return hit;
 }
 
-void PromptCache::put(std::shared_ptr<ServedModel> model, std::vector<TokenId> tokens, std::unique_ptr<KvCache> cache) {
+void PromptCache::put(std::shared_ptr<ServedModel> model, std::string scope, std::vector<TokenId> tokens,
+                      std::unique_ptr<KvCache> cache) {
   if (!cache || tokens.empty()) return;
   const int64_t size = cache->bytes();
   if (size > max_bytes_) return;
   bytes_ += size;
-  entries_.push_front(Entry{std::move(model), std::move(tokens), std::move(cache), size});
+  entries_.push_front(Entry{std::move(model), std::move(scope), std::move(tokens), std::move(cache), size});
   while (bytes_ > max_bytes_ && !entries_.empty()) {
     bytes_ -= entries_.back().bytes;
     entries_.pop_back();

@@ -15,6 +15,7 @@
 #include <memory>
 #include <optional>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "serve/engine.h"
@@ -33,12 +34,15 @@ class PromptCache {
     std::unique_ptr<KvCache> cache;  // holds at least common_tokens of the prompt; truncate before use
     int64_t common_tokens = 0;
   };
-  // Takes the entry of `model` sharing the longest prefix with `tokens`
-  // (at least min(kMinReuseTokens, tokens.size()) tokens), if any.
-  std::optional<Hit> take(const std::shared_ptr<ServedModel>& model, std::span<const TokenId> tokens);
+  // Takes the entry of `model` and `scope` (the tenant: entries are never
+  // shared across scopes) sharing the longest prefix with `tokens` (at least
+  // min(kMinReuseTokens, tokens.size()) tokens), if any.
+  std::optional<Hit> take(const std::shared_ptr<ServedModel>& model, const std::string& scope,
+                          std::span<const TokenId> tokens);
 
   // Keeps `cache`, whose content is exactly `tokens`, then evicts down to the bound.
-  void put(std::shared_ptr<ServedModel> model, std::vector<TokenId> tokens, std::unique_ptr<KvCache> cache);
+  void put(std::shared_ptr<ServedModel> model, std::string scope, std::vector<TokenId> tokens,
+           std::unique_ptr<KvCache> cache);
 
   // Drops every entry of a model that no longer serves.
   void forget(const ServedModel* model);
@@ -49,6 +53,7 @@ class PromptCache {
  private:
   struct Entry {
     std::shared_ptr<ServedModel> model;  // keeps the model alive as long as its caches
+    std::string scope;
     std::vector<TokenId> tokens;
     std::unique_ptr<KvCache> cache;
     int64_t bytes = 0;

@@ -4,9 +4,11 @@
 //
 // Too long: a prompt that does not fit the context (context_length - 1 ids,
 // the engine's bound) is an out_of_range naming the counts, unless the
-// request asked for truncation: then FIM prompts lose the start of their
-// prefix (cut at a line start where one is near, never inside a UTF-8
-// character) and plain prompts their first tokens. Chat is never truncated.
+// request asked for truncation: then FIM prompts lose their least relevant
+// extra files, the start of their prefix and the end of their suffix (cut
+// in bytes first, then tokenized once: see build_fim; cuts at line starts
+// where one is near, never inside a UTF-8 character) and plain prompts their
+// first tokens. Chat is never truncated.
 //
 // Single-line rule (FIM, editors' inline completion): single_line when the
 // text before the cursor on its line has non-whitespace and does not end in

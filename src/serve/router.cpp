@@ -2,6 +2,7 @@
 
 #include "core/json_output.h"
 #include "serve/api_types.h"
+#include "serve/request_guard.h"
 
 namespace flywheel::serve {
 
@@ -15,24 +16,49 @@ void Router::get(const std::string& route, Access access, RouteHandler handler) 
 }
 
 void Router::post(const std::string& route, Access access, RouteHandler handler) {
-  http_.Post(route, wrap(route, access, std::move(handler)));
+  http_.Post(route, wrap(route, access, std::move(handler), /*json_body=*/true));
 }
 
-httplib::Server::Handler Router::wrap(const std::string& route, Access access, RouteHandler handler) {
-  return [this, route, access, handler = std::move(handler)](const httplib::Request& req, httplib::Response& res) {
+Status check_access(Access access, const Caller& caller, bool anonymous_local_only, std::string_view remote_addr) {
+  if (access == Access::kPublic) return Status::OK();
+  if (!caller.authenticated && anonymous_local_only && !is_loopback_address(remote_addr)) {
+    return Status(StatusCode::kUnauthenticated,
+                  "this server has no API key yet, so it only serves clients on its own machine "
+                  "(an administrator creates keys with 'flywheel keys create --tenant NAME')");
+  }
+  if (access == Access::kAdmin && !caller.admin) {
+    return Status(StatusCode::kPermissionDenied,
+                  "this route needs an admin key ('flywheel keys create --tenant NAME --admin')");
+  }
+  return Status::OK();
+}
+
+httplib::Server::Handler Router::wrap(const std::string& route, Access access, RouteHandler handler, bool json_body) {
+  return [this, route, access, json_body, handler = std::move(handler)](const httplib::Request& req,
+                                                                        httplib::Response& res) {
     current_route() = route;
-    Caller caller;
-    caller.admin = true;  // anonymous: auth off
+    if (json_body && !is_json_content_type(req.get_header_value("Content-Type"))) {
+      return send_error(res, http_error(Status::invalid_argument("the body must be JSON, sent with 'Content-Type: "
+                                                                 "application/json'"),
+                                        415, "unsupported_media_type", ""));
+    }
+    Caller caller;  // anonymous: never admin
     if (access != Access::kPublic && context_.authenticator != nullptr) {
-      auto authenticated = context_.authenticator->authenticate(req.get_header_value("Authorization"));
+      auto authenticated = context_.authenticator->authenticate(req.get_header_value("Authorization"), req.remote_addr);
       if (!authenticated.ok()) {
-        if (authenticated.status().code() == StatusCode::kUnauthenticated) res.set_header("WWW-Authenticate", "Bearer");
+        const StatusCode code = authenticated.status().code();
+        if (code == StatusCode::kUnauthenticated) res.set_header("WWW-Authenticate", "Bearer");
+        // One failed lookup refills every 60 s / kFailedLookupsPerMinute.
+        if (code == StatusCode::kResourceExhausted)
+          res.set_header("Retry-After", std::to_string((60 + feedback::kFailedLookupsPerMinute - 1) /
+                                                       feedback::kFailedLookupsPerMinute));
         return send_error(res, authenticated.status());
       }
       caller = std::move(authenticated).value();
     }
-    if (access == Access::kAdmin && !caller.admin) {
-      return send_error(res, Status(StatusCode::kPermissionDenied, "this route needs an admin key"));
+    if (Status allowed = check_access(access, caller, context_.anonymous_local_only, req.remote_addr); !allowed.ok()) {
+      if (allowed.code() == StatusCode::kUnauthenticated) res.set_header("WWW-Authenticate", "Bearer");
+      return send_error(res, allowed);
     }
     if (access != Access::kPublic) {
       const feedback::QuotaDecision quota = context_.limiter.check_request(caller);

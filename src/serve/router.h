@@ -1,6 +1,9 @@
 // Route registration over cpp-httplib with what every route needs done the
-// same way: authentication and quota (401/403/429 + Retry-After), the route
-// label for /metrics, JSON bodies in and OpenAI-shaped errors out.
+// same way: a JSON Content-Type on POSTs (415), authentication and quota
+// (401/403/429 + Retry-After), the route label for /metrics, JSON bodies in
+// and OpenAI-shaped errors out. Without a key (auth off, or auto before any
+// key exists) the caller is anonymous: tenant "", never admin, and in auto
+// mode served only over loopback.
 // Internal to the serve module.
 //
 // Thread-safety: register routes before the server starts; handlers run on
@@ -12,6 +15,7 @@
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <string_view>
 
 #include "core/status.h"
 #include "serve/http_errors.h"
@@ -21,8 +25,8 @@ namespace flywheel::serve {
 
 enum class Access {
   kPublic,  // health, metrics
-  kUser,    // any valid key (or none when auth is off)
-  kAdmin,   // a key with the admin flag
+  kUser,    // any valid key (or none when no key is enforced)
+  kAdmin,   // a key with the admin flag, always
 };
 
 using RouteHandler = std::function<void(const httplib::Request&, httplib::Response&, const Caller&)>;
@@ -40,11 +44,17 @@ class Router {
   static std::string& current_route();
 
  private:
-  httplib::Server::Handler wrap(const std::string& route, Access access, RouteHandler handler);
+  httplib::Server::Handler wrap(const std::string& route, Access access, RouteHandler handler, bool json_body = false);
 
   httplib::Server& http_;
   ServeContext& context_;
 };
+
+// Whether `caller`, connected from `remote_addr`, may use a route of
+// `access`: unauthenticated for an anonymous caller off loopback when
+// `anonymous_local_only`, permission_denied for an admin route without an
+// admin key (anonymous callers never have one).
+Status check_access(Access access, const Caller& caller, bool anonymous_local_only, std::string_view remote_addr);
 
 void send_json(httplib::Response& res, int status, const nlohmann::json& body);
 void send_error(httplib::Response& res, const HttpError& error);

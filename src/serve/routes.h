@@ -26,7 +26,7 @@ void add_tabby_routes(Router& router, ServeContext& context);
 void add_admin_routes(Router& router, ServeContext& context, SwapJobs& swaps);
 
 // POST /v1/completions with Tabby's body (see api_types.h is_tabby_completion).
-void handle_tabby_completion(ServeContext& context, const nlohmann::json& body, httplib::Response& res,
-                             const Caller& caller);
+void handle_tabby_completion(ServeContext& context, const nlohmann::json& body, const httplib::Request& req,
+                             httplib::Response& res, const Caller& caller);
 
 }  // namespace flywheel::serve

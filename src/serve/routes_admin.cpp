@@ -1,9 +1,11 @@
 // Operations routes: GET /health (503 while draining or before a model is
 // served, for load balancers), GET /metrics (Prometheus), POST /v1/feedback
-// (our outcome record, answered after it is durable), and the admin-key-only
-// hot swap: POST /admin/swap {"model": DIR, "id", "deployment", "wait"} →
-// 202 {"job", "state": "loading"} (or 200 with the final state when "wait"
-// is true); GET /admin/swap/:job → the job's state.
+// (our outcome record, answered after it is durable; 404 for a suggestion id
+// the caller's tenant was never served), and the admin-key-only hot swap:
+// POST /admin/swap {"model": ID|DIR, "id", "deployment", "wait"} → 202
+// {"job", "state": "loading"} (or 200 with the final state when "wait" is
+// true; 404 for a model that is not registered nor under --swap-dir, 409
+// while another swap loads); GET /admin/swap/:job → the job's state.
 #include "serve/api_types.h"
 #include "serve/completions.h"
 #include "serve/routes.h"
@@ -15,7 +17,7 @@ namespace {
 using nlohmann::json;
 
 json job_json(const SwapJobs::Job& job) {
-  json out = {{"job", job.id}, {"state", job.state}, {"deployment", job.deployment}, {"model", job.model_dir}};
+  json out = {{"job", job.id}, {"state", job.state}, {"deployment", job.deployment}, {"model", job.model}};
   if (!job.model_id.empty()) out["id"] = job.model_id;
   if (!job.error.empty()) out["error"] = job.error;
   return out;
@@ -47,6 +49,8 @@ void feedback_route(ServeContext& context, const httplib::Request& req, httplib:
   if (!parsed.ok()) return send_error(res, parsed.status());
   feedback::OutcomeEvent outcome;
   outcome.suggestion_id = suggestion_id_for_choice(parsed->id, parsed->choice_index);
+  if (Status known = check_suggestion_served(context, outcome.suggestion_id, caller); !known.ok())
+    return send_error(res, http_error(known, 0, "", "id"));
   outcome.tenant = caller.tenant;
   outcome.kind = parsed->kind;
   outcome.choice_index = parsed->choice_index;
@@ -63,7 +67,15 @@ void swap(SwapJobs& swaps, const httplib::Request& req, httplib::Response& res) 
   if (!body.ok()) return send_error(res, body.status());
   auto parsed = parse_swap_request(*body);
   if (!parsed.ok()) return send_error(res, parsed.status());
-  SwapJobs::Job job = swaps.start(*parsed);
+  auto started = swaps.start(*parsed);
+  if (!started.ok()) {
+    const StatusCode code = started.status().code();
+    if (code == StatusCode::kAlreadyExists)
+      return send_error(res, http_error(started.status(), 409, "swap_in_progress"));
+    if (code == StatusCode::kNotFound) return send_error(res, http_error(started.status(), 404, "model_not_found"));
+    return send_error(res, started.status());
+  }
+  SwapJobs::Job job = *started;
   if (!parsed->wait) return send_json(res, 202, job_json(job));
   job = swaps.wait(job.id);
   if (job.state == "failed") {

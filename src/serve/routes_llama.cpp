@@ -9,6 +9,7 @@
 // empty content; cache_prompt is accepted but the prompt cache is always on.
 #include "core/json_output.h"
 #include "serve/api_types.h"
+#include "serve/client_connection.h"
 #include "serve/completions.h"
 #include "serve/ids.h"
 #include "serve/routes.h"
@@ -76,7 +77,7 @@ json final_json(const LlamaAnswer& a, const EngineResult& r) {
           {"timings", timings(r)}};
 }
 
-void answer(ServeContext& context, CompletionJob job, httplib::Response& res) {
+void answer(ServeContext& context, CompletionJob job, const httplib::Request& req, httplib::Response& res) {
   LlamaAnswer a{job.id, job.model->id, job.prompt.truncated, job.gen.prefill_only, job.gen};
   const bool stream = job.gen.stream && !job.gen.prefill_only;
   job.gen.stream = stream;
@@ -104,7 +105,7 @@ void answer(ServeContext& context, CompletionJob job, httplib::Response& res) {
     format.on_end = [](std::vector<std::string>*) {};
     return stream_sse(res, run, std::move(format));
   }
-  run->wait();
+  wait_unless_client_leaves(*run, req);
   const Result<EngineResult>& result = run->result(0);
   if (!result.ok()) return send_error(res, engine_error(result.status()));
   send_json(res, 200, final_json(a, *result));
@@ -138,7 +139,7 @@ void infill(ServeContext& context, const httplib::Request& req, httplib::Respons
   if (!prompt.ok()) return send_error(res, prompt_error(prompt.status()));
   CompletionJob job = new_job("/infill", caller, *model, std::move(prompt).value(), r.gen, r.context);
   job.fim = true;
-  answer(context, std::move(job), res);
+  answer(context, std::move(job), req, res);
 }
 
 void completion(ServeContext& context, const httplib::Request& req, httplib::Response& res, const Caller& caller) {
@@ -151,7 +152,7 @@ void completion(ServeContext& context, const httplib::Request& req, httplib::Res
   if (!model.ok()) return send_error(res, model_error(model.status()));
   auto prompt = build_plain(**model, r.prompt, r.gen.truncate);
   if (!prompt.ok()) return send_error(res, prompt_error(prompt.status()));
-  answer(context, new_job("/completion", caller, *model, std::move(prompt).value(), r.gen, r.context), res);
+  answer(context, new_job("/completion", caller, *model, std::move(prompt).value(), r.gen, r.context), req, res);
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 
 #include "core/json_output.h"
 #include "serve/api_types.h"
+#include "serve/client_connection.h"
 #include "serve/completions.h"
 #include "serve/ids.h"
 #include "serve/routes.h"
@@ -100,7 +101,7 @@ std::function<void(std::vector<std::string>*)> stream_end(std::shared_ptr<Genera
 void completions(ServeContext& context, const httplib::Request& req, httplib::Response& res, const Caller& caller) {
   auto body = read_json_body(req);
   if (!body.ok()) return send_error(res, body.status());
-  if (is_tabby_completion(*body)) return handle_tabby_completion(context, *body, res, caller);
+  if (is_tabby_completion(*body)) return handle_tabby_completion(context, *body, req, res, caller);
   auto parsed = parse_completion_request(*body);
   if (!parsed.ok()) return send_error(res, parsed.status());
   CompletionRequest& r = *parsed;
@@ -154,7 +155,7 @@ void completions(ServeContext& context, const httplib::Request& req, httplib::Re
     return stream_sse(res, run, std::move(format));
   }
 
-  run->wait();
+  wait_unless_client_leaves(*run, req);
   if (const Status* error = first_error(*run)) return send_error(res, engine_error(*error));
   json choices = json::array();
   for (int i = 0; i < run->size(); ++i) {
@@ -254,7 +255,7 @@ void chat_completions(ServeContext& context, const httplib::Request& req, httpli
     return stream_sse(res, run, std::move(format));
   }
 
-  run->wait();
+  wait_unless_client_leaves(*run, req);
   if (const Status* error = first_error(*run)) return send_error(res, engine_error(*error));
   json choices = json::array();
   for (int i = 0; i < run->size(); ++i) {

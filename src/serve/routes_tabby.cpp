@@ -12,6 +12,7 @@
 
 #include "core/version.h"
 #include "serve/api_types.h"
+#include "serve/client_connection.h"
 #include "serve/completions.h"
 #include "serve/ids.h"
 #include "serve/routes.h"
@@ -36,6 +37,8 @@ void events(ServeContext& context, const httplib::Request& req, httplib::Respons
   if (!parsed.ok()) return send_error(res, parsed.status());
   feedback::OutcomeEvent outcome;
   outcome.suggestion_id = suggestion_id_for_choice(parsed->completion_id, parsed->choice_index);
+  if (Status known = check_suggestion_served(context, outcome.suggestion_id, caller); !known.ok())
+    return send_error(res, http_error(known, 0, "", "completion_id"));
   outcome.tenant = caller.tenant;
   outcome.kind = parsed->kind;
   outcome.choice_index = parsed->choice_index;
@@ -63,8 +66,8 @@ void health(ServeContext& context, httplib::Response& res) {
 
 }  // namespace
 
-void handle_tabby_completion(ServeContext& context, const nlohmann::json& body, httplib::Response& res,
-                             const Caller& caller) {
+void handle_tabby_completion(ServeContext& context, const nlohmann::json& body, const httplib::Request& req,
+                             httplib::Response& res, const Caller& caller) {
   auto parsed = parse_tabby_completion_request(body);
   if (!parsed.ok()) return send_error(res, parsed.status());
   TabbyCompletionRequest& r = *parsed;
@@ -93,7 +96,7 @@ void handle_tabby_completion(ServeContext& context, const nlohmann::json& body, 
   auto started = start_completion(context, std::move(job));
   if (!started.ok()) return send_error(res, engine_error(started.status()));
   std::shared_ptr<GenerationRun> run = *started;
-  run->wait();
+  wait_unless_client_leaves(*run, req);
   const Result<EngineResult>& result = run->result(0);
   if (!result.ok()) return send_error(res, engine_error(result.status()));
   send_json(res, 200, {{"id", id}, {"choices", json::array({{{"index", 0}, {"text", result->text}}})}});

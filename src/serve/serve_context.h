@@ -22,7 +22,7 @@
 namespace flywheel::serve {
 
 // Who is calling: the API key's principal, or the anonymous one (tenant "",
-// admin) when auth is off or not enforced yet.
+// never admin) when auth is off or not enforced yet.
 using Caller = feedback::Principal;
 
 struct ServeContext {
@@ -34,6 +34,7 @@ struct ServeContext {
   feedback::Authenticator* authenticator = nullptr;  // null: auth off (--auth off)
   feedback::RateLimiter& limiter;
   std::chrono::milliseconds event_window{100};  // suggestions are durable within this
+  bool anonymous_local_only = true;             // the anonymous caller must connect over loopback
   std::atomic<bool> draining{false};            // SIGTERM: refuse new generations (503)
 };
 

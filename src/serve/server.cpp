@@ -11,6 +11,7 @@
 #include "feedback/store.h"
 #include "serve/http_errors.h"
 #include "serve/metrics.h"
+#include "serve/request_guard.h"
 #include "serve/router.h"
 #include "serve/routes.h"
 #include "serve/serve_context.h"
@@ -56,8 +57,11 @@ struct Server::Impl {
   std::thread listener;
   int port = 0;
   bool stopped = false;
+  RequestGuardPolicy guard;
 
   void configure_http();
+  // Says at start who the server answers, so that nobody runs it open by mistake.
+  void log_access_mode();
 };
 
 Server::Server(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -76,11 +80,14 @@ Result<std::unique_ptr<Server>> Server::create(ServerOptions options) {
     impl->authenticator = std::make_unique<feedback::Authenticator>(*impl->store, auth);
   }
   impl->engine = std::make_unique<Engine>(o.engine);
-  impl->swaps = std::make_unique<SwapJobs>(impl->models, *impl->engine);
+  impl->swaps = std::make_unique<SwapJobs>(impl->models, *impl->engine, SwapPolicy{o.db_url, o.swap_dirs, o.load});
   impl->context =
       std::unique_ptr<ServeContext>(new ServeContext{impl->models, *impl->engine, impl->metrics, *impl->store,
                                                      *impl->writer, impl->authenticator.get(), impl->limiter});
   impl->context->event_window = o.event_window;
+  // Until a key exists, auto serves this machine only; off serves everyone.
+  impl->context->anonymous_local_only = o.auth == AuthMode::kAuto;
+  impl->guard = {o.host, o.allowed_hosts, o.cors_origins};
   impl->configure_http();
   return std::unique_ptr<Server>(new Server(std::move(impl)));
 }
@@ -96,9 +103,18 @@ void Server::Impl::configure_http() {
   http.set_keep_alive_max_count(1000);
   http.set_tcp_nodelay(true);  // SSE chunks and small answers go out at once
 
-  http.set_pre_routing_handler([](const httplib::Request&, httplib::Response&) {
+  // Host and Origin before anything else, every route (404s included).
+  http.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
     request_start() = Clock::now();
     Router::current_route().clear();
+    if (auto refused = guard_request(guard, req, res)) {
+      send_error(res, *refused);
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    if (is_preflight(req)) {
+      answer_preflight(res);
+      return httplib::Server::HandlerResponse::Handled;
+    }
     return httplib::Server::HandlerResponse::Unhandled;
   });
   // Errors httplib makes itself (413, 404, 400 for an unreadable request)
@@ -135,8 +151,8 @@ void Server::Impl::configure_http() {
   add_admin_routes(*router, *context, *swaps);
 }
 
-Status Server::serve_model(const std::string& dir, const std::string& id, const LoadOptions& load) {
-  FW_ASSIGN_OR_RETURN(std::shared_ptr<ServedModel> model, load_served_model(dir, id, load));
+Status Server::serve_model(const std::string& dir, const std::string& id) {
+  FW_ASSIGN_OR_RETURN(std::shared_ptr<ServedModel> model, load_served_model(dir, id, impl_->options.load));
   spdlog::info("serving '{}' from {} ({} format, context {})", model->id, dir, model->format.name,
                model->context_length);
   impl_->models.set_deployment("auto", {{std::move(model), 1.0}});
@@ -145,6 +161,29 @@ Status Server::serve_model(const std::string& dir, const std::string& id, const 
 
 ModelSet& Server::models() { return impl_->models; }
 Engine& Server::engine() { return *impl_->engine; }
+
+void Server::Impl::log_access_mode() {
+  switch (options.auth) {
+    case AuthMode::kOff:
+      spdlog::warn("--auth off: every client that reaches {} is served without a key; the admin routes are closed",
+                   options.host);
+      return;
+    case AuthMode::kRequired:
+      spdlog::info("auth: every request needs an API key (--auth required)");
+      return;
+    case AuthMode::kAuto: {
+      auto enforced = authenticator->enforced();
+      if (enforced.ok() && *enforced) {
+        spdlog::info("auth: API keys are enforced (keys exist in the database)");
+      } else {
+        spdlog::warn(
+            "auth: no API key exists yet, so only clients on this machine (loopback) are served, without admin "
+            "rights; 'flywheel keys create --tenant NAME [--admin]' makes keys (then every request needs one)");
+      }
+      return;
+    }
+  }
+}
 
 Status Server::start() {
   Impl& s = *impl_;
@@ -161,6 +200,7 @@ Status Server::start() {
   }
   s.listener = std::thread([&s] { s.http.listen_after_bind(); });
   spdlog::info("listening on http://{}:{}", o.host, s.port);
+  s.log_access_mode();
   return Status::OK();
 }
 

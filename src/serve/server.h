@@ -7,7 +7,11 @@
 // Limits: bodies over max_body_bytes get 413; a client that sends nothing
 // for read_timeout, or reads nothing for write_timeout, is disconnected
 // (a streaming request then is cancelled).
-// Auth modes: auto (keys enforced once any key exists), required, off.
+// Auth modes: auto (keys enforced once any key exists; until then only
+// clients on this machine are served), required, off (no keys: every client
+// is served). In every mode the admin routes need an admin key.
+// Browsers: Host, Origin and Content-Type are checked first
+// (serve/request_guard.h).
 // Events: served completions are durable within event_window (default
 // 100 ms, the writer's group-commit delay); /v1/events and /v1/feedback
 // answer after their outcome is durable.
@@ -25,6 +29,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/status.h"
 #include "model/model.h"
@@ -45,6 +50,12 @@ struct ServerOptions {
   std::chrono::seconds write_timeout{30};
   std::chrono::seconds keep_alive_timeout{5};
   AuthMode auth = AuthMode::kAuto;
+  std::vector<std::string> allowed_hosts;  // Host names accepted besides this machine's ("*": any)
+  std::vector<std::string> cors_origins;   // cross-origin browser origins allowed ("*": any)
+  // /admin/swap loads registered models (the registry in db_url) or
+  // checkpoints under these directories, nothing else.
+  std::vector<std::string> swap_dirs;
+  LoadOptions load;                    // how serve_model() and /admin/swap load weights (dtype, threads)
   std::string db_url = "flywheel.db";  // SQLite path or postgresql://...
   std::chrono::milliseconds event_window{100};
   std::chrono::milliseconds drain_timeout{30000};
@@ -57,8 +68,8 @@ class Server {
   static Result<std::unique_ptr<Server>> create(ServerOptions options);
   ~Server();  // stop()
 
-  // Loads a checkpoint and makes it the "auto" deployment.
-  Status serve_model(const std::string& dir, const std::string& id, const LoadOptions& load = {});
+  // Loads a checkpoint (with options.load) and makes it the "auto" deployment.
+  Status serve_model(const std::string& dir, const std::string& id);
   ModelSet& models();
   Engine& engine();
 

@@ -3,28 +3,85 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <filesystem>
 
+#include "feedback/sql_connection.h"
+#include "registry/registry.h"
 #include "serve/ids.h"
 
 namespace flywheel::serve {
+namespace fs = std::filesystem;
 
-SwapJobs::~SwapJobs() {
-  std::vector<std::thread> threads;
-  {
-    std::lock_guard lock(mutex_);
-    threads.swap(threads_);
-  }
-  for (auto& t : threads) t.join();
+namespace {
+
+Status not_swappable(const std::string& model) {
+  return Status::not_found("model: '" + model +
+                           "' is neither a registered model (flywheel models list) nor a checkpoint under the "
+                           "server's --swap-dir");
 }
 
-SwapJobs::Job SwapJobs::start(const SwapRequest& request) {
+// `path` lies under `dir` (both canonical, so symlinks and ".." cannot leave it).
+bool is_under(const fs::path& path, const fs::path& dir) {
+  auto [d, p] = std::mismatch(dir.begin(), dir.end(), path.begin(), path.end());
+  return d == dir.end();
+}
+
+}  // namespace
+
+SwapJobs::~SwapJobs() {
+  if (worker_.joinable()) worker_.join();
+}
+
+Result<std::pair<std::string, std::string>> SwapJobs::resolve(const SwapRequest& request) const {
+  std::error_code ec;
+  const bool has_registry =
+      !policy_.db_url.empty() && (feedback::is_postgres_url(policy_.db_url) || fs::exists(policy_.db_url, ec));
+  if (has_registry && !request.model.empty() && request.model.find('/') == std::string::npos) {
+    auto registry = registry::Registry::open(policy_.db_url);
+    if (!registry.ok()) {
+      spdlog::error("swap: cannot open the registry: {}", registry.status().to_string());
+      return Status(StatusCode::kUnavailable, "the model registry cannot be read now (the server's log says why)");
+    }
+    auto record = (*registry)->get(request.model);
+    if (record.ok()) return std::pair{record->path, request.id.empty() ? record->id : request.id};
+    if (record.status().code() != StatusCode::kNotFound) {
+      spdlog::error("swap: registry lookup of '{}': {}", request.model, record.status().to_string());
+      return Status(StatusCode::kUnavailable, "the model registry cannot be read now (the server's log says why)");
+    }
+  }
+  const fs::path wanted = fs::path(request.model);
+  if (wanted.is_absolute()) {
+    // Canonical paths of an existing directory; a path that does not resolve
+    // under an allowed directory gets the same answer as one that does not exist.
+    const fs::path real = fs::weakly_canonical(wanted, ec);
+    if (!ec) {
+      for (const std::string& allowed : policy_.allowed_dirs) {
+        const fs::path dir = fs::weakly_canonical(allowed, ec);
+        if (!ec && is_under(real, dir) && real != dir) return std::pair{real.string(), request.id};
+      }
+    }
+  }
+  return not_swappable(request.model);
+}
+
+Result<SwapJobs::Job> SwapJobs::start(const SwapRequest& request) {
+  {
+    std::lock_guard lock(mutex_);
+    if (!loading_.empty())
+      return Status(
+          StatusCode::kAlreadyExists,
+          "swap job '" + loading_ + "' is still loading; one swap runs at a time (GET /admin/swap/" + loading_ + ")");
+  }
+  FW_ASSIGN_OR_RETURN(auto target, resolve(request));
   Job job;
   job.id = new_id("swap-");
   job.state = "loading";
   job.deployment = request.deployment;
-  job.model_dir = request.model;
-  job.model_id = request.id;
+  job.model = request.model;
+  job.model_id = target.second;
   std::lock_guard lock(mutex_);
+  if (!loading_.empty())  // another request won the race while this one resolved
+    return Status(StatusCode::kAlreadyExists, "swap job '" + loading_ + "' is still loading; one swap runs at a time");
   jobs_[job.id] = job;
   order_.push_back(job.id);
   // Forget the oldest finished jobs beyond the bound.
@@ -36,29 +93,34 @@ SwapJobs::Job SwapJobs::start(const SwapRequest& request) {
       ++i;
     }
   }
-  threads_.emplace_back([this, id = job.id, request] { run(id, request); });
+  loading_ = job.id;
+  // The previous load has finished (loading_ was empty): its thread is ending.
+  if (worker_.joinable()) worker_.join();
+  worker_ = std::thread([this, id = job.id, dir = target.first, model_id = target.second,
+                         deployment = request.deployment] { run(id, dir, model_id, deployment); });
   return job;
 }
 
-void SwapJobs::run(std::string id, SwapRequest request) {
-  spdlog::info("swap {}: loading {} for deployment '{}'", id, request.model, request.deployment);
-  auto replaced = models_.swap(request.deployment, request.model, request.id);
-  std::string model_id;
+void SwapJobs::run(std::string id, std::string dir, std::string model_id, std::string deployment) {
+  spdlog::info("swap {}: loading {} for deployment '{}'", id, dir, deployment);
+  auto replaced = models_.swap(deployment, dir, model_id, policy_.load);
+  std::string served_id;
   if (replaced.ok()) {
     for (const auto& old : *replaced) engine_.forget_model(old.get());
-    if (auto now = models_.resolve(request.deployment)) model_id = now->id;
-    spdlog::info("swap {}: deployment '{}' now serves '{}'", id, request.deployment, model_id);
+    if (auto now = models_.resolve(deployment)) served_id = now->id;
+    spdlog::info("swap {}: deployment '{}' now serves '{}'", id, deployment, served_id);
   } else {
     spdlog::error("swap {}: {}", id, replaced.status().to_string());
   }
   std::lock_guard lock(mutex_);
+  loading_.clear();
   auto it = jobs_.find(id);
   if (it != jobs_.end()) {
     it->second.state = replaced.ok() ? "done" : "failed";
     if (replaced.ok())
-      it->second.model_id = model_id;
+      it->second.model_id = served_id;
     else
-      it->second.error = replaced.status().message();
+      it->second.error = "the checkpoint could not be loaded (the server's log says why)";
   }
   changed_.notify_all();
 }

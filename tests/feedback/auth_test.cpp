@@ -1,5 +1,7 @@
 // Authenticator: when auth is enforced, what each bad header gets, what a
-// good key gives, and that revocation reaches a cached key within the TTL.
+// good key gives, that revocation reaches a cached key within the TTL, that
+// the anonymous principal is never admin, and that an address guessing keys
+// stops costing lookups.
 #include "feedback/auth.h"
 
 #include <gtest/gtest.h>
@@ -7,6 +9,7 @@
 #include <thread>
 
 #include "tests/core/test_util.h"
+#include "tests/feedback/counting_store.h"
 
 namespace flywheel::feedback {
 namespace {
@@ -42,6 +45,7 @@ TEST_F(AuthTest, OpenWhileNoKeyExists) {
     ASSERT_TRUE(p.ok()) << p.status().to_string();
     EXPECT_EQ(p->tenant, "");
     EXPECT_FALSE(p->authenticated);
+    EXPECT_FALSE(p->admin) << "an anonymous caller is never admin";
     EXPECT_EQ(p->rpm, 0);
   }
   EXPECT_FALSE(*auth.enforced());
@@ -99,10 +103,64 @@ TEST_F(AuthTest, RevocationTakesEffectWithinTheCacheTtl) {
   ASSERT_TRUE(short_ttl.authenticate("Bearer " + fresh.secret).ok());
   ASSERT_TRUE(store_->revoke_key(fresh.key.id).ok());
   std::this_thread::sleep_for(std::chrono::milliseconds(60));
-  // No active key is left, so auth is off again: anonymous, not beta.
+  // No active key is left: anonymous, not beta, and not admin either (the
+  // revoked key must not open the admin routes).
   auto p = short_ttl.authenticate("Bearer " + fresh.secret);
   ASSERT_TRUE(p.ok());
   EXPECT_FALSE(p->authenticated);
+  EXPECT_FALSE(p->admin);
+  EXPECT_EQ(p->tenant, "");
+}
+
+TEST_F(AuthTest, RevokingTheLastAdminKeyDoesNotMakeAnonymousAdmin) {
+  NewApiKey admin = create("ops", true);
+  Authenticator auth(*store_, {.cache_ttl = std::chrono::milliseconds(0)});
+  auto before = auth.authenticate("Bearer " + admin.secret);
+  ASSERT_TRUE(before.ok());
+  EXPECT_TRUE(before->admin);
+  ASSERT_TRUE(store_->revoke_key(admin.key.id).ok());
+  for (const std::string& header : {std::string(), "Bearer " + admin.secret}) {
+    auto after = auth.authenticate(header);
+    ASSERT_TRUE(after.ok()) << after.status().to_string();
+    EXPECT_FALSE(after->admin) << "'" << header << "'";
+  }
+}
+
+// Counts the key lookups that reach the database.
+class LookupCountingStore : public testing::CountingStore {
+ public:
+  using CountingStore::CountingStore;
+  Result<std::optional<ApiKey>> find_key(const std::string& s) override {
+    ++lookups;
+    return CountingStore::find_key(s);
+  }
+  std::atomic<int> lookups{0};
+};
+
+TEST_F(AuthTest, AnAddressGuessingKeysStopsCostingLookups) {
+  auto inner = open_store((dir_ / "guess.db").string());
+  ASSERT_TRUE(inner.ok());
+  LookupCountingStore store(std::move(*inner));
+  NewApiKey good = *store.create_key("acme", 0, 0, false);
+  Authenticator auth(store);
+  ASSERT_TRUE(auth.authenticate("Bearer " + good.secret, "10.0.0.1").ok());
+  const int after_good = store.lookups;
+  int refused = 0;
+  for (int i = 0; i < 200; ++i) {
+    std::string guess = "fw-" + std::string(40, 'A') + std::to_string(100 + i);
+    auto r = auth.authenticate("Bearer " + guess, "10.0.0.66");
+    ASSERT_FALSE(r.ok());
+    if (r.status().code() == StatusCode::kResourceExhausted) ++refused;
+  }
+  // The bucket holds kFailedLookupsPerMinute; the loop takes well under the
+  // 2 s one more token needs (60 s / 30), so at most one refill.
+  EXPECT_LE(store.lookups - after_good, kFailedLookupsPerMinute + 1);
+  EXPECT_GE(refused, 200 - kFailedLookupsPerMinute - 1);
+  // Another address, and a cached good key from the guessing one, still pass.
+  expect_unauthenticated(auth.authenticate("Bearer fw-" + std::string(43, 'Z'), "10.0.0.2"), "unknown or revoked");
+  auto cached = auth.authenticate("Bearer " + good.secret, "10.0.0.66");
+  ASSERT_TRUE(cached.ok()) << cached.status().to_string();
+  EXPECT_EQ(cached->tenant, "acme");
 }
 
 TEST_F(AuthTest, StoreErrorsAreNotAuthenticationErrors) {

@@ -88,5 +88,20 @@ TEST_F(RateLimiterTest, ConcurrentCallersGetExactlyTheQuota) {
   EXPECT_EQ(allowed.load(), 1000);
 }
 
+TEST_F(RateLimiterTest, FailedLookupsPerAddress) {
+  // Nothing failed yet: allowed, and checking takes nothing.
+  for (int i = 0; i < 5; ++i) EXPECT_TRUE(limiter_.check_failures("10.0.0.9", 2).allowed);
+  limiter_.add_failure("10.0.0.9", 2);
+  EXPECT_TRUE(limiter_.check_failures("10.0.0.9", 2).allowed);
+  limiter_.add_failure("10.0.0.9", 2);
+  QuotaDecision refused = limiter_.check_failures("10.0.0.9", 2);
+  EXPECT_FALSE(refused.allowed);
+  EXPECT_EQ(refused.retry_after_s, 30);  // one lookup refills every 60 s / 2
+  EXPECT_EQ(refused.status().code(), StatusCode::kResourceExhausted);
+  EXPECT_TRUE(limiter_.check_failures("10.0.0.10", 2).allowed) << "addresses have their own buckets";
+  now_ += 30'000;
+  EXPECT_TRUE(limiter_.check_failures("10.0.0.9", 2).allowed);
+}
+
 }  // namespace
 }  // namespace flywheel::feedback

@@ -97,6 +97,24 @@ TEST(Sampler, GreedyPicksArgmaxWithTiesToLowestId) {
   EXPECT_EQ(penalized.sample(logits, context).id, 3);
 }
 
+TEST(Sampler, LogitBiasIsAddedBeforeChoosing) {
+  SamplingParams p = seeded();
+  p.temperature = 0;
+  const std::vector<float> logits = {1.0f, 3.0f, 2.0f, -5.0f};
+  p.logit_bias = {{3, 100.0f}};
+  EXPECT_EQ(Sampler(p).sample(logits).id, 3);
+  p.logit_bias = {{1, -100.0f}, {9, 50.0f}};  // an id past the logits is ignored here
+  EXPECT_EQ(Sampler(p).sample(logits).id, 2);
+  p.temperature = 1;
+  p.logit_bias = {{0, 100.0f}};
+  Sampler sampled(p);
+  for (int i = 0; i < 20; ++i) EXPECT_EQ(sampled.sample(logits).id, 0);  // p(others) < e^-90
+  p.logit_bias = {{0, 100.5f}};
+  EXPECT_FALSE(p.validate().ok());
+  p.logit_bias = {{-1, 1.0f}};
+  EXPECT_FALSE(p.validate().ok());
+}
+
 TEST(Sampler, GreedyLogprobIsLogSoftmaxOfPenalizedLogits) {
   SamplingParams p = seeded();
   p.temperature = 0;

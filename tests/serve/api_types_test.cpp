@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 namespace flywheel::serve {
 namespace {
 
@@ -195,6 +197,36 @@ TEST(EventAndFeedback, TabbyEventsAndOurFeedback) {
             "accepted_length");
   EXPECT_EQ(error_param(parse_feedback_request(json::parse(R"({"id": "c", "kind": "loved"})")).status()), "kind");
   EXPECT_EQ(error_param(parse_feedback_request(json::parse(R"({"kind": "accepted"})")).status()), "id");
+}
+
+TEST(CompletionRequest, LogitBiasInOpenAiAndLlamaShapes) {
+  auto openai = parse_completion_request(json::parse(R"({"prompt": "x", "logit_bias": {"17": 100, "3": -5.5}})"));
+  ASSERT_TRUE(openai.ok()) << openai.status().to_string();
+  auto bias = openai->gen.params.logit_bias;
+  std::sort(bias.begin(), bias.end());
+  ASSERT_EQ(bias.size(), 2u);
+  EXPECT_EQ(bias[0], std::make_pair(TokenId{3}, -5.5f));
+  EXPECT_EQ(bias[1], std::make_pair(TokenId{17}, 100.0f));
+  auto llama = parse_infill_request(json::parse(R"({"input_prefix": "a", "logit_bias": [[5, 2.0]]})"));
+  ASSERT_TRUE(llama.ok()) << llama.status().to_string();
+  ASSERT_EQ(llama->gen.params.logit_bias.size(), 1u);
+  EXPECT_EQ(llama->gen.params.logit_bias[0], std::make_pair(TokenId{5}, 2.0f));
+  for (const char* bad : {R"({"prompt": "x", "logit_bias": {"a": 1}})", R"({"prompt": "x", "logit_bias": {"1": 101}})",
+                          R"({"prompt": "x", "logit_bias": {"-1": 1}})", R"({"prompt": "x", "logit_bias": [[1]]})",
+                          R"({"prompt": "x", "logit_bias": {"1": "high"}})", R"({"prompt": "x", "logit_bias": 3})"}) {
+    auto r = parse_completion_request(json::parse(bad));
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_EQ(error_param(r.status()).substr(0, 10), "logit_bias") << bad << ": " << r.status().to_string();
+  }
+}
+
+TEST(EventAndFeedback, FinalTextIsBounded) {
+  json body = {{"id", "cmpl-1"}, {"kind", "accepted"}, {"final_text", std::string(kMaxFinalTextBytes, 'x')}};
+  EXPECT_TRUE(parse_feedback_request(body).ok());
+  body["final_text"] = std::string(kMaxFinalTextBytes + 1, 'x');
+  auto r = parse_feedback_request(body);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(error_param(r.status()), "final_text");
 }
 
 TEST(SwapRequest, FieldsAndDefaults) {

@@ -1,11 +1,13 @@
-// The single-line rule and the tool-call convention (serve/prompts.h,
-// serve/tool_calls.h); prompt building against a model is covered through
-// the routes in server_test.cpp.
+// The single-line rule, the tool-call convention (serve/prompts.h,
+// serve/tool_calls.h) and FIM truncation of prompts far over the context
+// against the tiny model; the rest of prompt building is covered through the
+// routes in routes_test.cpp.
 #include "serve/prompts.h"
 
 #include <gtest/gtest.h>
 
 #include "serve/tool_calls.h"
+#include "tests/serve/serve_test_util.h"
 
 namespace flywheel::serve {
 namespace {
@@ -63,6 +65,34 @@ TEST(ToolCalls, ToolsGoIntoTheSystemMessage) {
 
   r.tool_choice = "none";
   EXPECT_EQ(chat_messages_with_tools(r)[0].content, "Be brief.");
+}
+
+TEST(BuildFim, AHugePromptIsCutOnBothSidesAroundTheCursor) {
+  auto model = load_served_model(testing::tiny_model_dir().string(), "tiny");
+  ASSERT_TRUE(model.ok()) << model.status().to_string();
+  FimRequest request;
+  for (int i = 0; request.prefix.size() < (6u << 20); ++i)
+    request.prefix += "value_" + std::to_string(i) + " = compute(" + std::to_string(i) + ")\n";
+  request.prefix += "def near_the_cursor():\n    return ";
+  request.suffix = "\nprint(near_the_cursor())\n";
+  for (int i = 0; request.suffix.size() < (2u << 20); ++i)
+    request.suffix += "other_" + std::to_string(i) + " = compute(" + std::to_string(i) + ")\n";
+  const auto started = std::chrono::steady_clock::now();
+  auto built = build_fim(**model, request, "", /*truncate=*/true);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  ASSERT_TRUE(built.ok()) << built.status().to_string();
+  EXPECT_TRUE(built->truncated);
+  const auto limit = static_cast<size_t>((*model)->context_length - 1);
+  EXPECT_LE(built->tokens.size(), limit);
+  EXPECT_GT(built->tokens.size(), limit * 3 / 4) << "the cut keeps most of the budget";
+  const std::string text = (*model)->tokenizer().decode(built->tokens);
+  EXPECT_NE(text.find("def near_the_cursor():\n    return "), std::string::npos);
+  EXPECT_NE(text.find("print(near_the_cursor())\nother_0 = compute(0)\n"), std::string::npos) << "the suffix's start";
+  // The event keeps the whole request.
+  EXPECT_EQ(built->prefix, request.prefix);
+  EXPECT_EQ(built->suffix, request.suffix);
+  std::cout << "build_fim of a " << (request.prefix.size() >> 20) << " MiB prefix and " << (request.suffix.size() >> 20)
+            << " MiB suffix: " << seconds << " s\n";
 }
 
 }  // namespace

@@ -275,6 +275,7 @@ TEST_F(RoutesTest, TabbyCompletionAndEventsReachTheStore) {
       "relevant_snippets_from_recently_opened_files": []
     },
     "temperature": 0.1, "mode": "standard"})");
+  request["logit_bias"] = testing::always_write(*server_);  // a suggestion to record, whatever the weights
   auto r = post("/v1/completions", request);
   ASSERT_TRUE(r);
   ASSERT_EQ(r->status, 200) << r->body;
@@ -284,6 +285,8 @@ TEST_F(RoutesTest, TabbyCompletionAndEventsReachTheStore) {
   ASSERT_EQ(body["choices"].size(), 1u);
   EXPECT_EQ(body["choices"][0]["index"], 0);
   const std::string text = body["choices"][0]["text"];
+  ASSERT_FALSE(text.empty()) << r->body;
+  ASSERT_EQ(text.find_first_not_of('a'), std::string::npos) << text;
 
   auto event = [&](const std::string& type, const std::string& query) {
     auto e = server_->client()->Post(
@@ -300,10 +303,6 @@ TEST_F(RoutesTest, TabbyCompletionAndEventsReachTheStore) {
   // Durable once answered: the store has them now.
   auto events = stored_events();
   const auto* stored = find_event(events, id);
-  if (text.empty()) {
-    EXPECT_EQ(stored, nullptr);  // nothing was shown
-    return;
-  }
   ASSERT_NE(stored, nullptr);
   EXPECT_EQ(stored->suggestion.path, "calc/ops.py");
   EXPECT_EQ(stored->suggestion.language, "python");
@@ -315,12 +314,13 @@ TEST_F(RoutesTest, TabbyCompletionAndEventsReachTheStore) {
 }
 
 TEST_F(RoutesTest, FeedbackAndReplayContextAreRecorded) {
-  // Replay's extension object fills the event; a multi-line answer is likely
-  // non-empty for a random model.
+  // Replay's extension object fills the event; the bias makes the answer
+  // non-empty (so recorded) whatever the random weights say.
   auto r = post("/v1/completions", {{"prompt", kPrefix},
                                     {"suffix", kSuffix},
                                     {"max_tokens", 8},
                                     {"single_line", false},
+                                    {"logit_bias", testing::always_write(*server_)},
                                     {"flywheel",
                                      {{"source", "replay"},
                                       {"session", "run-1"},
@@ -333,6 +333,7 @@ TEST_F(RoutesTest, FeedbackAndReplayContextAreRecorded) {
   json body = testing::json_of(r);
   const std::string id = body["id"];
   const std::string text = body["choices"][0]["text"];
+  ASSERT_EQ(text, "aaaaaaaa") << r->body;
 
   auto fb = post("/v1/feedback", {{"id", id},
                                   {"choice_index", 0},
@@ -343,8 +344,21 @@ TEST_F(RoutesTest, FeedbackAndReplayContextAreRecorded) {
   ASSERT_EQ(fb->status, 200) << fb->body;
   EXPECT_EQ(testing::json_of(fb), json({{"ok", true}}));
   EXPECT_EQ(post("/v1/feedback", {{"id", id}, {"kind", "sort_of"}})->status, 400);
+  // Outcomes only for suggestions that were served, with a bounded final_text.
+  auto unknown = post("/v1/feedback", {{"id", "cmpl-never-served"}, {"kind", "rejected"}});
+  ASSERT_TRUE(unknown);
+  EXPECT_EQ(unknown->status, 404) << unknown->body;
+  EXPECT_EQ(testing::json_of(unknown)["error"]["param"], "id");
+  EXPECT_EQ(post("/v1/feedback", {{"id", id}, {"choice_index", 1}, {"kind", "rejected"}})->status, 404)
+      << "the request had one choice";
+  auto tabby_unknown = post("/v1/events", {{"type", "view"}, {"completion_id", "cmpl-never-served"}});
+  ASSERT_TRUE(tabby_unknown);
+  EXPECT_EQ(tabby_unknown->status, 404) << tabby_unknown->body;
+  auto huge = post("/v1/feedback", {{"id", id}, {"kind", "accepted"}, {"final_text", std::string(65 << 10, 'x')}});
+  ASSERT_TRUE(huge);
+  EXPECT_EQ(huge->status, 400) << huge->body.substr(0, 300);
+  EXPECT_EQ(testing::json_of(huge)["error"]["param"], "final_text");
 
-  if (text.empty()) GTEST_SKIP() << "the model produced nothing to record";
   auto events = stored_events();
   const auto* stored = find_event(events, id);
   ASSERT_NE(stored, nullptr);
@@ -440,6 +454,111 @@ TEST_F(RoutesTest, BadRequestsGetOpenAiErrors) {
 
   // The server still answers.
   EXPECT_EQ(client->Get("/health")->status, 200);
+}
+
+TEST_F(RoutesTest, JsonBodiesNeedAJsonContentType) {
+  // An HTML form or a "simple" fetch() posts without a CORS preflight; only
+  // application/json bodies are read.
+  auto client = server_->client();
+  const std::string body = json{{"prompt", "x"}, {"max_tokens", 1}}.dump();
+  for (const char* type : {"text/plain", "application/x-www-form-urlencoded", ""}) {
+    expect_error(client->Post("/v1/completions", body, type), 415, "unsupported_media_type");
+    expect_error(client->Post("/v1/feedback", body, type), 415, "unsupported_media_type");
+  }
+  // httplib itself refuses a multipart body that is not one (400).
+  EXPECT_EQ(client->Post("/v1/completions", body, "multipart/form-data; boundary=x")->status, 400);
+  EXPECT_EQ(client->Post("/v1/completions", body, "application/json; charset=utf-8")->status, 200);
+  EXPECT_EQ(client->Post("/v1/completions", body, "Application/JSON")->status, 200);
+}
+
+TEST_F(RoutesTest, OtherOriginsAndRebindingHostsAreRefused) {
+  auto client = server_->client();
+  const std::string body = json{{"prompt", "x"}, {"max_tokens", 1}}.dump();
+  const std::string port = std::to_string(server_->port());
+  // DNS rebinding: the attacker's name now resolves to 127.0.0.1, so the
+  // browser sends that name as Host.
+  const httplib::Headers rebound = {{"Host", "attacker.example:" + port}};
+  expect_error(client->Post("/v1/completions", rebound, body, "application/json"), 403, "host_not_allowed");
+  expect_error(client->Get("/v1/models", rebound), 403, "host_not_allowed");
+  expect_error(client->Get("/health", rebound), 403, "host_not_allowed");
+  for (const std::string& host :
+       {"127.0.0.1:" + port, "localhost:" + port, "[::1]:" + port, std::string("127.0.0.1")}) {
+    auto r = client->Get("/v1/models", {{"Host", host}});
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200) << host;
+  }
+  // A page from another origin, and its preflight.
+  const httplib::Headers cross = {{"Origin", "http://evil.example"}};
+  expect_error(client->Post("/v1/completions", cross, body, "application/json"), 403, "origin_not_allowed");
+  expect_error(client->Get("/v1/models", cross), 403, "origin_not_allowed");
+  auto preflight = client->Options("/v1/completions",
+                                   {{"Origin", "http://evil.example"}, {"Access-Control-Request-Method", "POST"}});
+  ASSERT_TRUE(preflight);
+  EXPECT_EQ(preflight->status, 403);
+  EXPECT_FALSE(preflight->has_header("Access-Control-Allow-Origin"));
+  // The server's own origin is not cross-origin.
+  auto same = client->Post("/v1/completions", {{"Origin", "http://127.0.0.1:" + port}}, body, "application/json");
+  ASSERT_TRUE(same);
+  EXPECT_EQ(same->status, 200) << same->body;
+}
+
+TEST_F(RoutesTest, FimTruncationCutsTheSuffixToo) {
+  // A suffix alone longer than the context (512 tokens) used to be a 400
+  // even with "truncate": only the prefix was ever cut.
+  std::string long_suffix;
+  for (int i = 0; i < 400; ++i) long_suffix += "value_" + std::to_string(i) + " = compute(" + std::to_string(i) + ")\n";
+  auto r = post(
+      "/infill",
+      {{"input_prefix", "def f():\n    return "}, {"input_suffix", long_suffix}, {"n_predict", 1}, {"truncate", true}});
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  json body = testing::json_of(r);
+  EXPECT_EQ(body["truncated"], true);
+  EXPECT_LT(body["tokens_evaluated"].get<int>(), 512);
+  // The prefix near the cursor and the suffix's start are what is kept: most
+  // of the budget is used (a cut at a line start costs at most a line).
+  EXPECT_GT(body["tokens_evaluated"].get<int>(), 400);
+}
+
+TEST_F(RoutesTest, NonStreamedClientThatLeavesStopsItsGeneration) {
+  // 16 choices that only the token budget ends (the bias keeps EOS away).
+  const json request = {{"prompt", "x"},
+                        {"max_tokens", 500},
+                        {"n", 16},
+                        {"temperature", 0},
+                        {"logit_bias", testing::always_write(*server_)}};
+  Engine& engine = server_->server().engine();
+  const int64_t before = engine.stats().generated_tokens;
+  const auto started = std::chrono::steady_clock::now();
+  auto full = post("/v1/completions", request);
+  const auto full_time = std::chrono::steady_clock::now() - started;
+  ASSERT_TRUE(full);
+  ASSERT_EQ(full->status, 200);
+  const int64_t full_tokens = engine.stats().generated_tokens - before;
+  ASSERT_GT(full_tokens, 16 * 400) << full->body.substr(0, 500);
+
+  // The same request from a client that gives up after a quarter of that time.
+  const int64_t start_tokens = engine.stats().generated_tokens;
+  {
+    auto client = server_->client();
+    const auto quarter = std::chrono::duration_cast<std::chrono::microseconds>(full_time / 4);
+    client->set_read_timeout(quarter.count() / 1000000, quarter.count() % 1000000);
+    auto gone = client->Post("/v1/completions", request.dump(), "application/json");
+    EXPECT_FALSE(gone) << "answered within a quarter of the time the same request took";
+  }  // the client closes its socket
+  for (int i = 0; i < 3000; ++i) {
+    const EngineStats stats = engine.stats();
+    if (stats.active_sequences == 0 && stats.queue_depth == 0) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  // The client left at 1/4 of the run and the server looks every 50 ms: a
+  // fraction 1/4 + 50 ms / full_time of the tokens, a little more. 3/4 leaves
+  // room for a second run twice as slow as the first on a loaded machine;
+  // without cancellation it is all of them.
+  const int64_t cancelled_tokens = engine.stats().generated_tokens - start_tokens;
+  EXPECT_LT(cancelled_tokens, full_tokens * 3 / 4)
+      << "full run " << std::chrono::duration<double>(full_time).count() << " s, " << full_tokens << " tokens";
+  EXPECT_EQ(post("/v1/completions", {{"prompt", "x"}, {"max_tokens", 1}})->status, 200);
 }
 
 TEST_F(RoutesTest, StreamClientThatLeavesCancelsAndServerGoesOn) {

@@ -88,6 +88,19 @@ inline std::vector<std::string> sse_payloads(const std::string& body) {
   return out;
 }
 
+// A logit_bias that makes the tiny model write `piece`'s first token at
+// every step: its random weights may otherwise end with EOS at once, and an
+// empty completion records no suggestion. The tokenizer is the same for
+// every id the test server serves the tiny checkpoint under.
+inline nlohmann::json always_write(TestServer& server, const std::string& piece = "a") {
+  auto model = server.server().models().resolve("auto");
+  EXPECT_NE(model, nullptr);
+  if (model == nullptr) return nlohmann::json::object();
+  const std::vector<TokenId> ids = model->tokenizer().encode(piece, /*add_special_tokens=*/false);
+  EXPECT_FALSE(ids.empty());
+  return {{std::to_string(ids.empty() ? 0 : ids.front()), 100}};
+}
+
 inline nlohmann::json json_of(const httplib::Result& r) {
   if (!r) return nullptr;
   return nlohmann::json::parse(r->body, nullptr, false);
