@@ -474,7 +474,9 @@ Result<nlohmann::json> parse_json_object(std::string_view body) {
 }
 
 std::string error_param(const Status& status) {
-  if (status.code() != StatusCode::kInvalidArgument && status.code() != StatusCode::kOutOfRange) return {};
+  if (status.code() != StatusCode::kInvalidArgument && status.code() != StatusCode::kOutOfRange &&
+      status.code() != StatusCode::kPermissionDenied)
+    return {};
   const std::string& m = status.message();
   const size_t colon = m.find(": ");
   if (colon == std::string::npos || colon == 0) return {};

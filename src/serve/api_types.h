@@ -46,7 +46,8 @@ inline constexpr size_t kMaxFinalTextBytes = 64 << 10;
 // nested deeper than kMaxJsonDepth (nlohmann's DOM is recursive to destroy).
 Result<nlohmann::json> parse_json_object(std::string_view body);
 
-// The field path an api_types error names ("" when it names none).
+// The field path an invalid_argument, out_of_range or permission_denied
+// error names ("" when it names none).
 std::string error_param(const Status& status);
 
 // Our extension object `"flywheel": {...}` on completion requests: the

@@ -89,8 +89,16 @@ std::string supersede_key(const Caller& caller, const std::string& session) {
   return caller.tenant + '\n' + session;
 }
 
+Status check_source(const EventContext& context, const Caller& caller) {
+  if (context.source != "replay" || caller.admin || !caller.authenticated) return Status::OK();
+  return Status(
+      StatusCode::kPermissionDenied,
+      "flywheel.source: only an admin key may record events as \"replay\" (a tenant's traffic is its editors')");
+}
+
 Result<std::shared_ptr<GenerationRun>> start_completion(ServeContext& context, CompletionJob job) {
   if (context.draining.load()) return Status(StatusCode::kUnavailable, "the server is shutting down");
+  FW_RETURN_IF_ERROR(check_source(job.context, job.caller));
   std::vector<EngineRequest> choices;
   const bool single_line = job.gen.single_line.value_or(job.fim && single_line_rule(job.prompt.prefix));
   for (int i = 0; i < job.gen.n; ++i) {

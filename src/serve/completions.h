@@ -54,7 +54,13 @@ HttpError model_error(const Status& status);
 // session; else scoped by tenant so tenants never cancel each other.
 std::string supersede_key(const Caller& caller, const std::string& session);
 
-// Starts the job's choices on the engine (503 while draining).
+// Events say where their traffic came from, and the cycle and live learning
+// read that: a caller may claim `source: "replay"` only with an admin key, or
+// as the anonymous operator when no key is enforced (loopback in auto mode,
+// everyone with --auth off); a tenant's key gets permission_denied (403).
+Status check_source(const EventContext& context, const Caller& caller);
+
+// Starts the job's choices on the engine (503 while draining; check_source).
 Result<std::shared_ptr<GenerationRun>> start_completion(ServeContext& context, CompletionJob job);
 
 // A prompt that could not be built: 400, with OpenAI's code

@@ -259,6 +259,39 @@ TEST_F(AuthTest, NoKeyMeansNoAdminAndRevokingTheLastKeyKeepsItSo) {
   EXPECT_EQ(completion->status, 200) << completion->body;
 }
 
+TEST_F(AuthTest, OnlyAnAdminKeyRecordsReplayTraffic) {
+  start();
+  // The cycle and live learning tell editor traffic from replay by `source`:
+  // a tenant's key claiming "replay" is refused, not recorded as it says.
+  const auto claim = [&](const std::string& key) {
+    return server_->client(key)->Post("/v1/completions",
+                                      json{{"prompt", "x"},
+                                           {"max_tokens", 2},
+                                           {"logit_bias", testing::always_write(*server_)},
+                                           {"flywheel", {{"source", "replay"}, {"session", "claimed"}}}}
+                                          .dump(),
+                                      "application/json");
+  };
+  auto tenant = claim(user_);
+  ASSERT_TRUE(tenant);
+  EXPECT_EQ(tenant->status, 403) << tenant->body;
+  EXPECT_EQ(testing::json_of(tenant)["error"]["param"], "flywheel.source") << tenant->body;
+  auto admin = claim(admin_);
+  ASSERT_TRUE(admin);
+  ASSERT_EQ(admin->status, 200) << admin->body;
+  server_.reset();  // flushes the events
+  auto store = feedback::open_store(db_.string());
+  ASSERT_TRUE(store.ok());
+  for (const char* tenant_name : {"acme", "ops"}) {
+    feedback::EventQuery query;
+    query.tenant = tenant_name;
+    query.source = "replay";
+    auto events = (*store)->events(query);
+    ASSERT_TRUE(events.ok());
+    EXPECT_EQ(events->size(), tenant_name == std::string("ops") ? 1u : 0u) << tenant_name;
+  }
+}
+
 TEST_F(AuthTest, ThePromptCacheIsNotSharedAcrossTenants) {
   start();
   // llama.cpp's /infill reports tokens_cached: what a guessed prefix shares
