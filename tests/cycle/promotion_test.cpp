@@ -37,6 +37,17 @@ PromotionRule rule() {
   return r;  // min_shown_ratio 0.1, min_chars_saved_ratio 0.8 (the defaults)
 }
 
+// Expects `candidate` refused with a reason that starts with `reason`, and
+// names the starting model when `against_start`.
+void expect_refused(const eval::ReplayReport& candidate, const eval::ReplayReport& serving,
+                    const eval::ReplayReport& start, const std::string& reason, bool against_start) {
+  auto d = decide_promotion(candidate, serving, start, rule());
+  ASSERT_TRUE(d.ok()) << d.status().to_string();
+  EXPECT_FALSE(d->promoted) << d->reason;
+  EXPECT_EQ(d->reason.rfind(reason, 0), 0u) << d->reason;
+  EXPECT_EQ(d->reason.find("starting model") != std::string::npos, against_start) << d->reason;
+}
+
 TEST(Promotion, AWinnerThatKeepsItsShareIsPromoted) {
   const auto start = report(40, 10, 30), serving = start, candidate = report(40, 20, 30);
   auto d = decide_promotion(candidate, serving, start, rule());
@@ -48,10 +59,7 @@ TEST(Promotion, AWinnerThatKeepsItsShareIsPromoted) {
 TEST(Promotion, SavingTooLittleAgainstTheServingModelIsRefused) {
   const auto start = report(40, 10, 30), serving = start;
   const auto candidate = report(40, 20, 23);  // 77% of the serving model's characters saved
-  auto d = decide_promotion(candidate, serving, start, rule());
-  ASSERT_TRUE(d.ok());
-  EXPECT_FALSE(d->promoted);
-  EXPECT_EQ(d->reason.rfind("saves too little", 0), 0u) << d->reason;
+  expect_refused(candidate, serving, start, "saves too little", false);
 }
 
 TEST(Promotion, SavingTooLittleAgainstTheStartingModelIsRefusedThoughTheServingModelLostToo) {
@@ -59,31 +67,20 @@ TEST(Promotion, SavingTooLittleAgainstTheStartingModelIsRefusedThoughTheServingM
   // 80% floor against the serving model), but the candidate keeps only 72%
   // of what the run started with.
   const auto start = report(40, 10, 50), serving = report(40, 15, 42), candidate = report(40, 20, 36);
-  auto d = decide_promotion(candidate, serving, start, rule());
-  ASSERT_TRUE(d.ok());
-  EXPECT_FALSE(d->promoted) << d->reason;
-  EXPECT_EQ(d->reason.rfind("saves too little", 0), 0u) << d->reason;
-  EXPECT_NE(d->reason.find("starting model"), std::string::npos) << d->reason;
+  expect_refused(candidate, serving, start, "saves too little", true);
 }
 
 TEST(Promotion, ShowingTooFewAgainstTheServingModelIsRefused) {
   const auto start = report(40, 4, 0), serving = start;
   const auto candidate = report(3, 3, 0);  // 3 shown against 40: under 10%
-  auto d = decide_promotion(candidate, serving, start, rule());
-  ASSERT_TRUE(d.ok());
-  EXPECT_FALSE(d->promoted);
-  EXPECT_EQ(d->reason.rfind("shows too few", 0), 0u) << d->reason;
+  expect_refused(candidate, serving, start, "shows too few", false);
 }
 
 TEST(Promotion, ShowingTooFewAgainstTheStartingModelIsRefusedThoughTheServingModelShowsLittleToo) {
   // The serving model already shows 15 of the starting model's 40; the
   // candidate's 3 are 20% of that but under 10% of the start.
   const auto start = report(40, 4, 0), serving = report(15, 2, 0), candidate = report(3, 3, 0);
-  auto d = decide_promotion(candidate, serving, start, rule());
-  ASSERT_TRUE(d.ok());
-  EXPECT_FALSE(d->promoted) << d->reason;
-  EXPECT_EQ(d->reason.rfind("shows too few", 0), 0u) << d->reason;
-  EXPECT_NE(d->reason.find("starting model"), std::string::npos) << d->reason;
+  expect_refused(candidate, serving, start, "shows too few", true);
 }
 
 TEST(Promotion, NoGainAndNotSignificantAreRefused) {

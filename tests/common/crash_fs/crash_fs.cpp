@@ -221,12 +221,9 @@ void renamed(const std::string& from, const std::string& to, bool exchange) {
   if (!old_relative.empty()) forget(old_relative);
 }
 
-}  // namespace
-
-extern "C" {
-
-int fsync(int fd) {
-  static const auto real = next<int (*)(int)>("fsync");
+// fsync and fdatasync: what the real call made durable joins the image
+// (the caller's errno kept).
+int sync_file(int (*real)(int), int fd) {
   maybe_crash(fd);
   const int rc = real(fd);
   if (rc == 0) {
@@ -237,16 +234,18 @@ int fsync(int fd) {
   return rc;
 }
 
+}  // namespace
+
+extern "C" {
+
+int fsync(int fd) {
+  static const auto real = next<int (*)(int)>("fsync");
+  return sync_file(real, fd);
+}
+
 int fdatasync(int fd) {
   static const auto real = next<int (*)(int)>("fdatasync");
-  maybe_crash(fd);
-  const int rc = real(fd);
-  if (rc == 0) {
-    const int saved = errno;
-    make_durable(fd);
-    errno = saved;
-  }
-  return rc;
+  return sync_file(real, fd);
 }
 
 void sync(void) {
