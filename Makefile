@@ -13,8 +13,8 @@ test: build npm-deps
 	cd $(BUILD_DIR) && ctest --output-on-failure -j$(JOBS)
 
 # The numerics-sensitive suites once more under other OpenBLAS kernels (.ci/run
-# runs it after `make test`): OPENBLAS_CORETYPE unset where the machine sets
-# it, else Haswell; CORETYPE=SkylakeX (or unset) picks another.
+# runs it after `make test`): Haswell where the machine leaves OPENBLAS_CORETYPE
+# unset, Sandybridge where it sets one; CORETYPE=SkylakeX (or unset) picks another.
 test-numerics: build npm-deps
 	@scripts/test-numerics $(BUILD_DIR) $(JOBS) $(CORETYPE)
 
