@@ -75,12 +75,17 @@ struct Timed {
   bool ok = false;
 };
 
+// Every failed request of the run: a benchmark whose requests fail measures
+// nothing, so it exits non-zero.
+std::atomic<int> failed_requests{0};
+
 Timed post_infill(httplib::Client& client, const json& body) {
   const auto t0 = Clock::now();
   auto r = client.Post("/infill", body.dump(), "application/json");
   Timed t;
   t.ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
   if (!r || r->status != 200) {
+    ++failed_requests;
     std::cerr << "bench_serve: request failed: " << (r ? r->body : httplib::to_string(r.error())) << "\n";
     return t;
   }
@@ -167,7 +172,8 @@ int main(int argc, char** argv) {
     o.model = fs::exists(demo / "model.safetensors") ? demo.string()
                                                      : flywheel::testing::make_tiny_model(work / "tiny").string();
   }
-  // About 900 tokens of code (the default model's context is 1024).
+  // About 900 tokens of code: longer than the default model's context (256), as
+  // an editor's whole file is; the server fits it (FIM prompts are fitted by default).
   Keystrokes file;
   file.text = read_file(fs::path(FLYWHEEL_SOURCE_DIR) / "src" / "serve" / "api_types.cpp").substr(0, 3200);
   file.start = file.text.size() * 6 / 10;
@@ -236,5 +242,9 @@ int main(int argc, char** argv) {
     return 1;
   }
   fs::remove_all(work);
+  if (failed_requests > 0) {
+    std::cerr << "bench_serve: " << failed_requests << " requests failed: the figures above are not valid\n";
+    return 1;
+  }
   return 0;
 }

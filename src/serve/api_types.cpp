@@ -263,7 +263,7 @@ Status parse_common_generation(const Fields& f, GenerationSettings* gen) {
   FW_RETURN_IF_ERROR(f.number("min_token_prob", 0.0, 1.0, &p.min_token_prob));
   FW_RETURN_IF_ERROR(f.number("min_show_prob", 0.0, 1.0, &p.min_show_prob));
   FW_RETURN_IF_ERROR(f.optional_boolean("single_line", &gen->single_line));
-  FW_RETURN_IF_ERROR(f.boolean("truncate", &gen->truncate));
+  FW_RETURN_IF_ERROR(f.optional_boolean("truncate", &gen->truncate));
   return Status::OK();
 }
 

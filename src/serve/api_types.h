@@ -67,8 +67,13 @@ struct GenerationSettings {
   bool include_usage = false;          // stream_options.include_usage (a last chunk with usage)
   std::optional<int64_t> max_time_ms;  // t_max_predict_ms: the deadline after the request arrives
   std::optional<bool> single_line;     // FIM: overrides the single-line rule
-  bool truncate = false;               // cut the prefix from the left when the prompt is too long
-  bool prefill_only = false;           // llama.cpp n_predict 0: warm the prompt cache, generate nothing
+  // Fit a prompt longer than the context (prompts.h): unset means yes for
+  // fill-in-the-middle (editors send whole files), no for plain prompts
+  // (OpenAI's 400). fit_fim() and fit_plain() read it.
+  std::optional<bool> truncate;
+  bool fit_fim() const { return truncate.value_or(true); }
+  bool fit_plain() const { return truncate.value_or(false); }
+  bool prefill_only = false;  // llama.cpp n_predict 0: warm the prompt cache, generate nothing
 };
 
 // POST /v1/completions (OpenAI) and POST /completion (llama.cpp).

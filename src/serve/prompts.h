@@ -4,7 +4,8 @@
 //
 // Too long: a prompt that does not fit the context (context_length - 1 ids,
 // the engine's bound) is an out_of_range naming the counts, unless the
-// request asked for truncation: then FIM prompts lose their least relevant
+// prompt is to be fitted (GenerationSettings: FIM prompts unless the request
+// says "truncate": false, plain prompts when it says true): then FIM prompts lose their least relevant
 // extra files, the start of their prefix and the end of their suffix (cut
 // in bytes first, then tokenized once: see build_fim; cuts at line starts
 // where one is near, never inside a UTF-8 character) and plain prompts their

@@ -135,7 +135,7 @@ void infill(ServeContext& context, const httplib::Request& req, httplib::Respons
   auto model = resolve_model(context, r.model, caller, r.context.session);
   if (!model.ok()) return send_error(res, model_error(model.status()));
   FimRequest fim{r.input_prefix, r.input_suffix, r.context.path, r.context.repo, std::move(r.input_extra)};
-  auto prompt = build_fim(**model, std::move(fim), r.prompt, r.gen.truncate);
+  auto prompt = build_fim(**model, std::move(fim), r.prompt, r.gen.fit_fim());
   if (!prompt.ok()) return send_error(res, prompt_error(prompt.status()));
   CompletionJob job = new_job("/infill", caller, *model, std::move(prompt).value(), r.gen, r.context);
   job.fim = true;
@@ -150,7 +150,7 @@ void completion(ServeContext& context, const httplib::Request& req, httplib::Res
   CompletionRequest& r = *parsed;
   auto model = resolve_model(context, r.model, caller, r.context.session);
   if (!model.ok()) return send_error(res, model_error(model.status()));
-  auto prompt = build_plain(**model, r.prompt, r.gen.truncate);
+  auto prompt = build_plain(**model, r.prompt, r.gen.fit_plain());
   if (!prompt.ok()) return send_error(res, prompt_error(prompt.status()));
   answer(context, new_job("/completion", caller, *model, std::move(prompt).value(), r.gen, r.context), req, res);
 }

@@ -110,8 +110,8 @@ void completions(ServeContext& context, const httplib::Request& req, httplib::Re
   if (!model.ok()) return send_error(res, model_error(model.status()));
   const bool fim = r.suffix.has_value();
   auto prompt =
-      fim ? build_fim(**model, FimRequest{r.prompt, *r.suffix, r.context.path, r.context.repo, {}}, "", r.gen.truncate)
-          : build_plain(**model, r.prompt, r.gen.truncate);
+      fim ? build_fim(**model, FimRequest{r.prompt, *r.suffix, r.context.path, r.context.repo, {}}, "", r.gen.fit_fim())
+          : build_plain(**model, r.prompt, r.gen.fit_plain());
   if (!prompt.ok()) return send_error(res, prompt_error(prompt.status()));
 
   CompletionJob job;

@@ -75,7 +75,7 @@ void handle_tabby_completion(ServeContext& context, const nlohmann::json& body, 
   if (!model.ok()) return send_error(res, model_error(model.status()));
   FimRequest fim{r.prefix, r.suffix, r.filepath, repo_name_from_url(r.git_url), std::move(r.snippets)};
   std::reverse(fim.extra_files.begin(), fim.extra_files.end());
-  auto prompt = build_fim(**model, std::move(fim), "", r.gen.truncate);
+  auto prompt = build_fim(**model, std::move(fim), "", r.gen.fit_fim());
   if (!prompt.ok()) return send_error(res, prompt_error(prompt.status()));
 
   CompletionJob job;

@@ -441,20 +441,30 @@ TEST_F(RoutesTest, BadRequestsGetOpenAiErrors) {
   std::string big = json{{"prompt", std::string(300 << 10, 'x')}}.dump();
   expect_error(client->Post("/v1/completions", big, "application/json"), 413, "request_too_large");
 
-  // Longer than the context (512 tokens): 400, or cut from the left when asked.
+  // Longer than the context (512 tokens): a plain prompt is a 400 unless it
+  // asks to be cut; a fill-in-the-middle prompt (an editor sends the whole
+  // file) is fitted unless it says "truncate": false.
   std::string long_prefix;
   for (int i = 0; i < 400; ++i) long_prefix += "value_" + std::to_string(i) + " = compute(" + std::to_string(i) + ")\n";
-  expect_error(post("/v1/completions", {{"prompt", long_prefix}, {"suffix", "\n"}}), 400, "context_length_exceeded",
-               "prompt");
   expect_error(post("/v1/completions", {{"prompt", long_prefix}}), 400, "context_length_exceeded", "prompt");
-  auto truncated =
-      post("/infill", {{"input_prefix", long_prefix}, {"input_suffix", "\n"}, {"n_predict", 2}, {"truncate", true}});
-  ASSERT_TRUE(truncated);
-  ASSERT_EQ(truncated->status, 200) << truncated->body;
-  json body = testing::json_of(truncated);
-  EXPECT_EQ(body["truncated"], true);
-  EXPECT_LT(body["tokens_evaluated"].get<int>(), 512);
   EXPECT_EQ(post("/v1/completions", {{"prompt", long_prefix}, {"truncate", true}, {"max_tokens", 1}})->status, 200);
+  expect_error(post("/v1/completions", {{"prompt", long_prefix}, {"suffix", "\n"}, {"truncate", false}}), 400,
+               "context_length_exceeded", "prompt");
+  expect_error(post("/infill", {{"input_prefix", long_prefix}, {"input_suffix", "\n"}, {"truncate", false}}), 400,
+               "context_length_exceeded", "prompt");
+  for (const auto& [route, request] :
+       {std::pair<std::string, json>{"/infill",
+                                     {{"input_prefix", long_prefix}, {"input_suffix", "\n"}, {"n_predict", 2}}},
+        {"/v1/completions", {{"prompt", long_prefix}, {"suffix", "\n"}, {"max_tokens", 2}}}}) {
+    auto fitted = post(route, request);
+    ASSERT_TRUE(fitted);
+    ASSERT_EQ(fitted->status, 200) << route << ": " << fitted->body;
+    if (route == "/infill") {
+      json body = testing::json_of(fitted);
+      EXPECT_EQ(body["truncated"], true);
+      EXPECT_LT(body["tokens_evaluated"].get<int>(), 512);
+    }
+  }
 
   // The server still answers.
   EXPECT_EQ(client->Get("/health")->status, 200);
