@@ -13,9 +13,10 @@
 // in it, so nothing is acknowledged as durable that the image lacks (a
 // PostgreSQL server's other processes die on their next sync).
 //
-// After fsync(fd) or fdatasync(fd) of a regular file under CRASHFS_DIR
-// returns 0, the file's whole contents are copied into the image (only the
-// pages that changed). The program's own reads and writes are untouched: it
+// When fsync(fd) or fdatasync(fd) of a regular file under CRASHFS_DIR
+// returns 0, the file's whole contents as they were when the sync began go
+// into the image (only the pages that changed; what others write during the
+// sync waits for a sync of its own). The program's own reads and writes are untouched: it
 // sees its page cache as usual. crash_fs.h puts the image back after the
 // program is killed.
 //
@@ -159,23 +160,40 @@ void maybe_crash(int fd) {
   }
 }
 
-// After a successful sync of `fd`: its contents are durable, unless the
-// power was cut while it ran.
-void make_durable(int fd) {
+// fsync(fd) or fdatasync(fd) through `real`: what the file held when the
+// sync began is durable once it returns 0 (unless the power was cut while
+// it ran). Only a regular file still under its tracked name has contents to
+// keep. The caller's errno is the sync's.
+int sync_file(int (*real)(int), int fd) {
+  maybe_crash(fd);
   const std::string relative = tracked(link_target(fd_link(fd)));
-  if (relative.empty()) return;
-  if (power_cut()) die();
+  if (relative.empty()) return real(fd);
   struct stat open_file {
   }, named{};
-  if (::fstat(fd, &open_file) != 0 || !S_ISREG(open_file.st_mode)) return;
-  // An unlinked file has no name left to be durable under.
   const std::string path = config().dir + relative;
-  if (::stat(path.c_str(), &named) != 0 || named.st_ino != open_file.st_ino || named.st_dev != open_file.st_dev) return;
+  if (::fstat(fd, &open_file) != 0 || !S_ISREG(open_file.st_mode) || ::stat(path.c_str(), &named) != 0 ||
+      named.st_ino != open_file.st_ino || named.st_dev != open_file.st_dev)
+    return real(fd);
   // Reopened for reading: the program's descriptor may be write-only.
   const int in = ::open(fd_link(fd).c_str(), O_RDONLY | O_CLOEXEC);
-  if (in < 0) return complain("reopen " + path, errno);
-  if (const int error = copy_contents(in, config().shadow + relative)) complain("copy " + path, error);
+  if (in < 0) {
+    complain("reopen " + path, errno);
+    return real(fd);
+  }
+  bool synced = false;
+  int rc = 0, sync_errno = 0;
+  const int error = copy_contents(in, config().shadow + relative, [&] {
+    synced = true;
+    rc = real(fd);
+    sync_errno = errno;
+    if (rc == 0 && power_cut()) die();
+    return rc == 0;
+  });
   ::close(in);
+  if (error != 0) complain("copy " + path, error);
+  if (!synced) return real(fd);
+  errno = sync_errno;
+  return rc;
 }
 
 void make_all_durable() {
@@ -219,19 +237,6 @@ void renamed(const std::string& from, const std::string& to, bool exchange) {
     forget(new_relative);
   }
   if (!old_relative.empty()) forget(old_relative);
-}
-
-// fsync and fdatasync: what the real call made durable joins the image
-// (the caller's errno kept).
-int sync_file(int (*real)(int), int fd) {
-  maybe_crash(fd);
-  const int rc = real(fd);
-  if (rc == 0) {
-    const int saved = errno;
-    make_durable(fd);
-    errno = saved;
-  }
-  return rc;
 }
 
 }  // namespace

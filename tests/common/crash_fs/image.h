@@ -48,10 +48,14 @@ inline bool make_parents(const std::string& path, const struct stat& like) {
   return true;
 }
 
-// Makes the file `to` hold exactly what the open file `from` holds, writing
-// only the 4 KiB pages that differ (a PostgreSQL WAL segment is 16 MiB and
-// is synced at every commit). Creates `to` if needed. Returns 0 or an errno.
-inline int copy_contents(int from, const std::string& to) {
+// Makes the file `to` hold exactly what the open file `from` held when it
+// was read, writing only the 4 KiB pages that differ (a PostgreSQL WAL
+// segment is 16 MiB and is synced at every commit). Creates `to` if needed.
+// With `commit`: `from` is read first, then commit() runs (the sync that
+// makes what was read durable), and the copy is written only if it returns
+// true. So what another thread or process writes while the sync runs is not
+// taken for synced. Returns 0 or an errno.
+inline int copy_contents(int from, const std::string& to, const std::function<bool()>& commit = {}) {
   struct stat source {};
   if (::fstat(from, &source) != 0) return errno;
   if (!make_parents(to, source)) return errno;
@@ -59,36 +63,36 @@ inline int copy_contents(int from, const std::string& to) {
   if (out < 0) return errno;
   take_owner(out, source);
   int error = 0;
+  // Under the lock from the read to the write: a later sync's copy wins.
   if (::flock(out, LOCK_EX) != 0) error = errno;
-  // The size is read under the lock: a later sync of a longer file wins.
   if (error == 0 && ::fstat(from, &source) != 0) error = errno;
-  constexpr size_t kPage = 4096, kChunk = 64 * kPage;
-  std::string in_text(kChunk, '\0'), out_text(kChunk, '\0');
-  char* in_buffer = in_text.data();
-  char* out_buffer = out_text.data();
-  for (off_t at = 0; error == 0 && at < source.st_size; at += kChunk) {
-    const ssize_t n = ::pread(from, in_buffer, kChunk, at);
-    if (n < 0) {
-      error = errno;
-      break;
-    }
-    if (n == 0) break;
-    const ssize_t have = ::pread(out, out_buffer, static_cast<size_t>(n), at);
-    if (have < 0) {
-      error = errno;
-      break;
-    }
-    for (ssize_t page = 0; page < n; page += kPage) {
-      const size_t length = std::min<size_t>(kPage, static_cast<size_t>(n - page));
-      if (page + static_cast<ssize_t>(length) <= have && std::memcmp(in_buffer + page, out_buffer + page, length) == 0)
-        continue;
-      if (::pwrite(out, in_buffer + page, length, at + page) != static_cast<ssize_t>(length)) {
-        error = errno != 0 ? errno : EIO;
-        break;
-      }
-    }
+  std::string data(error == 0 ? static_cast<size_t>(source.st_size) : 0, '\0');
+  size_t have = 0;
+  while (error == 0 && have < data.size()) {
+    const ssize_t n = ::pread(from, data.data() + have, data.size() - have, static_cast<off_t>(have));
+    if (n < 0) error = errno;
+    if (n <= 0) break;
+    have += static_cast<size_t>(n);
   }
-  if (error == 0 && ::ftruncate(out, source.st_size) != 0) error = errno;
+  data.resize(have);
+  if (error == 0 && commit && !commit()) {
+    ::close(out);
+    return 0;
+  }
+  constexpr size_t kPage = 4096;
+  char page_buffer[kPage];
+  for (size_t at = 0; error == 0 && at < data.size(); at += kPage) {
+    const size_t length = std::min(kPage, data.size() - at);
+    const ssize_t old = ::pread(out, page_buffer, length, static_cast<off_t>(at));
+    if (old < 0) {
+      error = errno;
+      break;
+    }
+    if (static_cast<size_t>(old) == length && std::memcmp(page_buffer, data.data() + at, length) == 0) continue;
+    if (::pwrite(out, data.data() + at, length, static_cast<off_t>(at)) != static_cast<ssize_t>(length))
+      error = errno != 0 ? errno : EIO;
+  }
+  if (error == 0 && ::ftruncate(out, static_cast<off_t>(data.size())) != 0) error = errno;
   ::close(out);  // releases the lock
   return error;
 }
