@@ -566,8 +566,8 @@ TEST_F(RoutesTest, NonStreamedClientThatLeavesStopsItsGeneration) {
   client->stop();  // shuts the request's socket down
   request_thread.join();
   EXPECT_FALSE(answered) << "the run finished before the client left (" << at_leave << " tokens in)";
-  ASSERT_LT(at_leave, full_tokens / 4) << "the client left late";
   ASSERT_GT(at_leave, 0) << "the run never started";
+  ASSERT_LT(at_leave, full_tokens / 2) << "the client left late";
   for (int i = 0; i < 3000; ++i) {
     const EngineStats stats = engine.stats();
     if (stats.active_sequences == 0 && stats.queue_depth == 0) break;
@@ -575,9 +575,9 @@ TEST_F(RoutesTest, NonStreamedClientThatLeavesStopsItsGeneration) {
   }
   // The server looks at the socket every 50 ms: what it generates after the
   // client left is 50 ms of decoding and a scheduling delay, far less than
-  // the half of the run allowed here; without cancellation it is all of it.
-  const int64_t cancelled_tokens = engine.stats().generated_tokens - start_tokens;
-  EXPECT_LT(cancelled_tokens, full_tokens / 2) << "the client left " << at_leave << " tokens in";
+  // half of what was left; without cancellation it is all of it.
+  const int64_t after_leave = engine.stats().generated_tokens - start_tokens - at_leave;
+  EXPECT_LT(after_leave, (full_tokens - at_leave) / 2) << "the client left " << at_leave << " tokens in";
   EXPECT_EQ(post("/v1/completions", {{"prompt", "x"}, {"max_tokens", 1}})->status, 200);
 }
 
