@@ -9,6 +9,7 @@
 //   config.h       TOML config flattened to dotted keys, typed getters, overrides
 //   json_output.h  --json lines, error objects, Status → exit code
 //   hash.h         SHA-256, XXH3-64, hex
+//   text.h         trim_spaces_and_tabs, ascii_lower
 //   version.h      kVersion
 //
 // Thread-safety and errors: see each header.
@@ -22,4 +23,5 @@
 #include "core/log.h"
 #include "core/progress.h"
 #include "core/status.h"
+#include "core/text.h"
 #include "core/version.h"

@@ -6,6 +6,8 @@
 #include <string>
 #include <utility>
 
+#include "core/text.h"
+
 namespace flywheel::data {
 namespace {
 
@@ -145,12 +147,6 @@ constexpr std::array kInterpreters = {
     Entry{"fish", "fish"},     Entry{"Rscript", "r"},  Entry{"julia", "julia"},     Entry{"tclsh", "tcl"},
 };
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
 }  // namespace
 
 std::string_view language_from_path(std::string_view path) {
@@ -161,7 +157,7 @@ std::string_view language_from_path(std::string_view path) {
   if (name.starts_with("Dockerfile.")) return "dockerfile";
   const size_t dot = name.rfind('.');
   if (dot == std::string_view::npos || dot == 0) return "";
-  const std::string ext = lower(name.substr(dot));
+  const std::string ext = ascii_lower(name.substr(dot));
   for (const auto& [e, language] : kExtensions)
     if (ext == e) return language;
   return "";

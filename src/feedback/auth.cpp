@@ -4,6 +4,7 @@
 #include <optional>
 #include <unordered_map>
 
+#include "core/text.h"
 #include "feedback/key_secret.h"
 
 namespace flywheel::feedback {
@@ -15,19 +16,6 @@ using Clock = std::chrono::steady_clock;
 constexpr size_t kMaxCachedKeys = 10000;
 
 Status unauthenticated(std::string message) { return Status(StatusCode::kUnauthenticated, std::move(message)); }
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i)
-    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i]))) return false;
-  return true;
-}
 
 Principal principal_for(const ApiKey& key) { return {key.tenant, key.id, key.admin, key.rpm, key.tpm, true}; }
 
@@ -100,15 +88,15 @@ Result<Principal> Authenticator::authenticate(std::string_view authorization_hea
   // Not enforced: anonymous and never admin (fail closed), whatever key is sent.
   if (!enforce) return Principal{"", "", false, 0, 0, false};
 
-  const std::string_view header = trim(authorization_header);
+  const std::string_view header = trim_spaces_and_tabs(authorization_header);
   if (header.empty())
     return unauthenticated(
         "missing API key: send the header 'Authorization: Bearer fw-...' (an administrator creates "
         "keys with 'flywheel keys create --tenant NAME')");
   const size_t space = header.find_first_of(" \t");
-  if (space == std::string_view::npos || !iequals(header.substr(0, space), "Bearer"))
+  if (space == std::string_view::npos || ascii_lower(header.substr(0, space)) != "bearer")
     return unauthenticated("malformed Authorization header: expected 'Bearer fw-...'");
-  const std::string secret(trim(header.substr(space)));
+  const std::string secret(trim_spaces_and_tabs(header.substr(space)));
   if (!is_well_formed_key_secret(secret))
     return unauthenticated("malformed API key: expected 'fw-' followed by 43 characters");
 

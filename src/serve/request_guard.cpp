@@ -6,20 +6,10 @@
 #include <algorithm>
 #include <cctype>
 
+#include "core/text.h"
+
 namespace flywheel::serve {
 namespace {
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
 
 bool is_ip_literal(const std::string& host) {
   unsigned char buffer[16];
@@ -27,14 +17,14 @@ bool is_ip_literal(const std::string& host) {
 }
 
 bool contains(const std::vector<std::string>& list, const std::string& value) {
-  return std::any_of(list.begin(), list.end(), [&](const std::string& item) { return lower(item) == value; });
+  return std::any_of(list.begin(), list.end(), [&](const std::string& item) { return ascii_lower(item) == value; });
 }
 
 const std::string& machine_hostname() {
   static const std::string name = [] {
     char buffer[256] = {};
     if (gethostname(buffer, sizeof(buffer) - 1) != 0) return std::string();
-    return lower(buffer);
+    return ascii_lower(buffer);
   }();
   return name;
 }
@@ -43,7 +33,8 @@ bool host_allowed(const RequestGuardPolicy& policy, const std::string& host) {
   if (contains(policy.allowed_hosts, "*")) return true;
   if (host.empty()) return false;
   if (is_ip_literal(host) || host == "localhost") return true;
-  if (host == lower(policy.bound_host) || (!machine_hostname().empty() && host == machine_hostname())) return true;
+  if (host == ascii_lower(policy.bound_host) || (!machine_hostname().empty() && host == machine_hostname()))
+    return true;
   return contains(policy.allowed_hosts, host);
 }
 
@@ -53,22 +44,22 @@ std::string origin_authority(std::string_view origin) {
   if (scheme == std::string_view::npos) return {};
   std::string_view rest = origin.substr(scheme + 3);
   if (const size_t slash = rest.find('/'); slash != std::string_view::npos) rest = rest.substr(0, slash);
-  return lower(rest);
+  return ascii_lower(rest);
 }
 
 }  // namespace
 
 std::string host_name_of(std::string_view authority) {
-  authority = trim(authority);
+  authority = trim_spaces_and_tabs(authority);
   if (authority.starts_with('[')) {
     const size_t close = authority.find(']');
-    return lower(close == std::string_view::npos ? authority.substr(1) : authority.substr(1, close - 1));
+    return ascii_lower(close == std::string_view::npos ? authority.substr(1) : authority.substr(1, close - 1));
   }
   // One colon: host:port; more: a bare IPv6 address.
   const size_t colon = authority.find(':');
   if (colon != std::string_view::npos && authority.find(':', colon + 1) == std::string_view::npos)
     authority = authority.substr(0, colon);
-  return lower(authority);
+  return ascii_lower(authority);
 }
 
 std::optional<HttpError> guard_request(const RequestGuardPolicy& policy, const httplib::Request& req,
@@ -82,11 +73,12 @@ std::optional<HttpError> guard_request(const RequestGuardPolicy& policy, const h
                       403, "host_not_allowed", "");
   }
   if (!req.has_header("Origin")) return std::nullopt;
-  const std::string origin(trim(req.get_header_value("Origin")));
+  const std::string origin(trim_spaces_and_tabs(req.get_header_value("Origin")));
   const std::string authority = origin_authority(origin);
-  const bool same_origin = !authority.empty() && authority == lower(trim(host_header));
+  const bool same_origin = !authority.empty() && authority == ascii_lower(trim_spaces_and_tabs(host_header));
   if (same_origin) return std::nullopt;
-  if (contains(policy.cors_origins, "*") || (!authority.empty() && contains(policy.cors_origins, lower(origin)))) {
+  if (contains(policy.cors_origins, "*") ||
+      (!authority.empty() && contains(policy.cors_origins, ascii_lower(origin)))) {
     res.set_header("Access-Control-Allow-Origin", origin);
     res.set_header("Vary", "Origin");
     return std::nullopt;
@@ -110,11 +102,11 @@ void answer_preflight(httplib::Response& res) {
 
 bool is_json_content_type(std::string_view content_type) {
   std::string_view media = content_type.substr(0, content_type.find(';'));
-  return lower(trim(media)) == "application/json";
+  return ascii_lower(trim_spaces_and_tabs(media)) == "application/json";
 }
 
 bool is_loopback_address(std::string_view address) {
-  std::string a = lower(address);
+  std::string a = ascii_lower(address);
   if (a.starts_with("::ffff:")) a = a.substr(7);
   unsigned char v4[4];
   if (inet_pton(AF_INET, a.c_str(), v4) == 1) return v4[0] == 127;

@@ -11,6 +11,7 @@
 #include <system_error>
 #include <unordered_set>
 
+#include "core/text.h"
 #include "tokenizer/bpe_trainer.h"
 #include "tokenizer/corpus_filter.h"
 #include "tokenizer/tokenizer.h"
@@ -78,14 +79,7 @@ bool is_skipped_corpus_directory(std::string_view name) {
   return std::find(kNames.begin(), kNames.end(), name) != kNames.end();
 }
 
-namespace {
-
-std::string lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
-}  // namespace
+namespace {}  // namespace
 
 bool has_binary_file_extension(const fs::path& path) {
   static const std::array<std::string_view, 48> kExtensions = {
@@ -93,10 +87,10 @@ bool has_binary_file_extension(const fs::path& path) {
       ".jpg",   ".jpeg", ".gif", ".bmp", ".ico",   ".webp", ".pdf", ".zip",   ".gz",          ".bz2", ".xz",  ".zst",
       ".tar",   ".tgz",  ".whl", ".jar", ".class", ".wasm", ".mo",  ".db",    ".sqlite",      ".ttf", ".otf", ".woff",
       ".woff2", ".mp3",  ".wav", ".mp4", ".npy",   ".npz",  ".pt",  ".pth",   ".safetensors", ".gch", ".pch", ".lock"};
-  const std::string ext = lower(path.extension().string());
+  const std::string ext = ascii_lower(path.extension().string());
   if (std::find(kExtensions.begin(), kExtensions.end(), ext) != kExtensions.end()) return true;
   // Minified bundles are generated, not written.
-  const std::string name = lower(path.filename().string());
+  const std::string name = ascii_lower(path.filename().string());
   return name.ends_with(".min.js") || name.ends_with(".min.css");
 }
 
