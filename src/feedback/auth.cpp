@@ -1,8 +1,12 @@
 #include "feedback/auth.h"
 
+#include <arpa/inet.h>
+
+#include <cstdio>
 #include <mutex>
 #include <optional>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "core/text.h"
 #include "feedback/key_secret.h"
@@ -16,6 +20,20 @@ using Clock = std::chrono::steady_clock;
 constexpr size_t kMaxCachedKeys = 10000;
 
 Status unauthenticated(std::string message) { return Status(StatusCode::kUnauthenticated, std::move(message)); }
+
+// The failed-lookup bucket of a client address: an IPv6 client holds a
+// whole /64 (it can rotate through its addresses at will), so its /64 is
+// one bucket; IPv4 (and IPv4-mapped) addresses are their own.
+std::string lookup_bucket(std::string_view client) {
+  unsigned char bytes[16];
+  const std::string address(client);
+  if (inet_pton(AF_INET6, address.c_str(), bytes) != 1 || IN6_IS_ADDR_V4MAPPED(reinterpret_cast<in6_addr*>(bytes)))
+    return address;
+  char prefix[48];
+  std::snprintf(prefix, sizeof prefix, "%02x%02x:%02x%02x:%02x%02x:%02x%02x::/64", bytes[0], bytes[1], bytes[2],
+                bytes[3], bytes[4], bytes[5], bytes[6], bytes[7]);
+  return prefix;
+}
 
 Principal principal_for(const ApiKey& key) { return {key.tenant, key.id, key.admin, key.rpm, key.tpm, true}; }
 
@@ -34,6 +52,11 @@ struct Authenticator::Impl {
   RateLimiter failures;  // failed lookups by client address
   std::mutex mutex;
   std::unordered_map<std::string, CachedKey> keys;  // by the secret's SHA-256
+  // Hashes of keys found valid since start (bounded): their lookups are not
+  // refused when their address is over its failed-lookup limit, so guesses
+  // from a shared address (a NAT, a proxy) do not lock its good keys out.
+  // They are still looked up, so revocation takes effect as usual.
+  std::unordered_set<std::string> known_good;
   std::optional<bool> any_active_key;
   Clock::time_point active_expires;
 
@@ -43,12 +66,27 @@ struct Authenticator::Impl {
       std::lock_guard lock(mutex);
       if (auto it = keys.find(hash); it != keys.end() && Clock::now() < it->second.expires) return it->second.key;
     }
-    // Not cached: a query, which an address that keeps guessing does not get.
-    const QuotaDecision allowed = failures.check_failures(client, kFailedLookupsPerMinute);
-    if (!allowed.allowed) return allowed.status();
+    // Not cached: a query, which an address that keeps guessing does not get
+    // (unless the key has been good before).
+    const std::string bucket = lookup_bucket(client);
+    bool was_good = false;
+    {
+      std::lock_guard lock(mutex);
+      was_good = known_good.contains(hash);
+    }
+    if (!was_good) {
+      const QuotaDecision allowed = failures.check_failures(bucket, kFailedLookupsPerMinute);
+      if (!allowed.allowed) return allowed.status();
+    }
     FW_ASSIGN_OR_RETURN(std::optional<ApiKey> key, store.find_key(secret));
-    if (!key) failures.add_failure(client, kFailedLookupsPerMinute);
+    if (!key) failures.add_failure(bucket, kFailedLookupsPerMinute);
     std::lock_guard lock(mutex);
+    if (key) {
+      if (known_good.size() >= kMaxCachedKeys) known_good.clear();
+      known_good.insert(hash);
+    } else {
+      known_good.erase(hash);
+    }
     if (keys.size() >= kMaxCachedKeys) {
       // Expired entries go first, then unknown keys: good keys stay cached.
       const auto now = Clock::now();

@@ -12,10 +12,13 @@
 // cache_ttl (5 s), so a `flywheel keys revoke` takes effect within 5 s on
 // every server sharing the database, without a database query per request.
 // A lookup that misses the cache costs a query on the store the event writer
-// also uses: each client address may fail kFailedLookupsPerMinute of them
-// (a burst of that many, then that many a minute); past that, keys not in
-// the cache are refused (kResourceExhausted) before any query, until the
-// address's bucket refills.
+// also uses: each client address (an IPv6 client's /64) may fail
+// kFailedLookupsPerMinute of them (a burst of that many, then that many a
+// minute); past that, keys not in the cache are refused (kResourceExhausted)
+// before any query, until the address's bucket refills, except keys this
+// server has found valid before (so guesses from a shared NAT or proxy
+// address do not lock out its users; a key new to the server waits for the
+// refill like a guess).
 //
 // RateLimiter: token buckets per tenant, one for requests (capacity rpm,
 // refilled at rpm per minute) and one for tokens (tpm). A request is refused

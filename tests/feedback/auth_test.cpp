@@ -163,6 +163,54 @@ TEST_F(AuthTest, AnAddressGuessingKeysStopsCostingLookups) {
   EXPECT_EQ(cached->tenant, "acme");
 }
 
+TEST_F(AuthTest, GuessesFromASharedAddressDoNotLockOutItsKnownKeys) {
+  auto inner = open_store((dir_ / "shared.db").string());
+  ASSERT_TRUE(inner.ok());
+  LookupCountingStore store(std::move(*inner));
+  NewApiKey good = *store.create_key("acme", 0, 0, false);
+  NewApiKey fresh = *store.create_key("acme", 0, 0, false);
+  AuthOptions options;
+  options.cache_ttl = std::chrono::milliseconds(1);  // every lookup misses the cache
+  Authenticator auth(store, options);
+  // Behind one NAT address: a user's good key, then someone guessing.
+  ASSERT_TRUE(auth.authenticate("Bearer " + good.secret, "203.0.113.7").ok());
+  for (int i = 0; i < kFailedLookupsPerMinute + 5; ++i)
+    (void)auth.authenticate("Bearer fw-" + std::string(40, 'B') + std::to_string(100 + i), "203.0.113.7");
+  auto guess = auth.authenticate("Bearer fw-" + std::string(43, 'C'), "203.0.113.7");
+  ASSERT_EQ(guess.status().code(), StatusCode::kResourceExhausted) << guess.status().to_string();
+  std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  // The key the server has seen is still looked up (and so still honours a
+  // revocation); one it has never seen waits for the refill like a guess.
+  auto known = auth.authenticate("Bearer " + good.secret, "203.0.113.7");
+  ASSERT_TRUE(known.ok()) << known.status().to_string();
+  EXPECT_EQ(known->tenant, "acme");
+  EXPECT_EQ(auth.authenticate("Bearer " + fresh.secret, "203.0.113.7").status().code(), StatusCode::kResourceExhausted);
+  ASSERT_TRUE(store.revoke_key(good.key.id).ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  expect_unauthenticated(auth.authenticate("Bearer " + good.secret, "203.0.113.7"), "unknown or revoked");
+}
+
+TEST_F(AuthTest, AnIpv6ClientGuessesFromOneBucketPerSlash64) {
+  auto inner = open_store((dir_ / "v6.db").string());
+  ASSERT_TRUE(inner.ok());
+  LookupCountingStore store(std::move(*inner));
+  (void)*store.create_key("acme", 0, 0, false);
+  Authenticator auth(store);
+  const int before = store.lookups;
+  // A new address of its /64 for every guess.
+  int refused = 0;
+  for (int i = 0; i < 100; ++i) {
+    auto r = auth.authenticate("Bearer fw-" + std::string(40, 'D') + std::to_string(100 + i),
+                               "2001:db8:1:2::" + std::to_string(i + 1));
+    if (r.status().code() == StatusCode::kResourceExhausted) ++refused;
+  }
+  EXPECT_LE(store.lookups - before, kFailedLookupsPerMinute + 1);
+  EXPECT_GE(refused, 100 - kFailedLookupsPerMinute - 1);
+  // Another /64 has its own bucket.
+  expect_unauthenticated(auth.authenticate("Bearer fw-" + std::string(43, 'E'), "2001:db8:1:3::1"),
+                         "unknown or revoked");
+}
+
 TEST_F(AuthTest, StoreErrorsAreNotAuthenticationErrors) {
   // A store that cannot answer must not turn into "unknown key" (a client
   // would drop a good key) nor let the request through.
