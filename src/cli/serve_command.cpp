@@ -57,8 +57,7 @@ Status run_serve(ServeOptions& o) {
   std::unique_ptr<serve::RegistryWatcher> watcher;
   std::error_code ec;
   bool follow = false;
-  if (!std::filesystem::is_directory(o.model, ec) &&
-      (feedback::is_postgres_url(o.server.db_url) || std::filesystem::exists(o.server.db_url, ec))) {
+  if (!std::filesystem::is_directory(o.model, ec) && registry::Registry::may_exist(o.server.db_url)) {
     FW_ASSIGN_OR_RETURN(auto reg, registry::Registry::open(o.server.db_url));
     FW_ASSIGN_OR_RETURN(auto deployed, reg->deployment(o.model));
     follow = !deployed.empty();

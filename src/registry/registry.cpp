@@ -172,6 +172,11 @@ struct Registry::Impl {
 Registry::Registry(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Registry::~Registry() = default;
 
+bool Registry::may_exist(const std::string& db_url) {
+  std::error_code ec;
+  return !db_url.empty() && (feedback::is_postgres_url(db_url) || fs::exists(db_url, ec));
+}
+
 Result<std::unique_ptr<Registry>> Registry::open(const std::string& db_url) {
   auto impl = std::make_unique<Impl>();
   FW_ASSIGN_OR_RETURN(impl->db, feedback::open_sql_connection(db_url));

@@ -55,6 +55,9 @@ class Registry {
  public:
   // `db_url` as for the feedback store: a SQLite path or postgresql://...
   static Result<std::unique_ptr<Registry>> open(const std::string& db_url);
+  // Whether `db_url` can hold a registry without creating one: a PostgreSQL
+  // URL, or a SQLite file that exists ("" never).
+  static bool may_exist(const std::string& db_url);
   ~Registry();
 
   // Adds a checkpoint directory (it must hold config.json and

@@ -118,7 +118,7 @@ Result<std::pair<std::string, std::string>> resolve_model_argument(const std::st
                                                                    const std::string& db_url) {
   std::error_code ec;
   if (fs::is_directory(model, ec)) return std::pair{model, std::string()};
-  if (db_url.empty() || (!feedback::is_postgres_url(db_url) && !fs::exists(db_url, ec)))
+  if (!registry::Registry::may_exist(db_url))
     return Status::not_found("--model '" + model + "' is neither a checkpoint directory nor in a registry (no --db)");
   FW_ASSIGN_OR_RETURN(auto reg, registry::Registry::open(db_url));
   auto record = reg->get(model);

@@ -34,9 +34,8 @@ SwapJobs::~SwapJobs() {
 
 Result<std::pair<std::string, std::string>> SwapJobs::resolve(const SwapRequest& request) const {
   std::error_code ec;
-  const bool has_registry =
-      !policy_.db_url.empty() && (feedback::is_postgres_url(policy_.db_url) || fs::exists(policy_.db_url, ec));
-  if (has_registry && !request.model.empty() && request.model.find('/') == std::string::npos) {
+  if (registry::Registry::may_exist(policy_.db_url) && !request.model.empty() &&
+      request.model.find('/') == std::string::npos) {
     auto registry = registry::Registry::open(policy_.db_url);
     if (!registry.ok()) {
       spdlog::error("swap: cannot open the registry: {}", registry.status().to_string());
