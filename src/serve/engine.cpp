@@ -236,8 +236,10 @@ void Engine::Impl::run() {
         queue.pop_front();
       }
     }
+    // The clock again: a request queued since `now` may already be late.
+    const auto admit_now = Clock::now();
     for (auto& seq : admitted) {
-      if (const char* reason = end_reason(*seq, now)) {
+      if (const char* reason = end_reason(*seq, admit_now)) {
         finish(seq, reason);
       } else {
         admit(*seq);
