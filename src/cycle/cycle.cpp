@@ -502,22 +502,24 @@ Result<std::vector<CycleResult>> run_cycles(const CycleOptions& o,
     const auto started = std::chrono::steady_clock::now();
     const fs::path dir = o.work_dir / ("cycle-" + std::to_string(i));
     const fs::path result_file = dir / "result.json";
-    if (fs::exists(result_file)) {  // decided in an earlier run
-      FW_ASSIGN_OR_RETURN(std::string text, read_file(result_file));
-      CycleResult r = result_from_json(json::parse(text), i);
+    // A cycle decided in an earlier run is reported as decided then;
+    // `write` when that run was killed before it wrote result.json.
+    const auto reuse = [&](CycleResult r, bool write) -> Status {
       r.reused = true;
       FW_ASSIGN_OR_RETURN(r.since_start, since_start(r));
+      if (write) FW_RETURN_IF_ERROR(write_file_atomically(result_file, r.to_json().dump(2) + "\n"));
       if (on_cycle) on_cycle(r);
       results.push_back(std::move(r));
+      return Status::OK();
+    };
+    if (fs::exists(result_file)) {
+      FW_ASSIGN_OR_RETURN(std::string text, read_file(result_file));
+      FW_RETURN_IF_ERROR(reuse(result_from_json(json::parse(text), i), false));
       continue;
     }
     FW_ASSIGN_OR_RETURN(std::optional<CycleResult> decided, recorded_decision(c, i, dir));
-    if (decided) {  // decided in an earlier run killed before result.json
-      decided->reused = true;
-      FW_ASSIGN_OR_RETURN(decided->since_start, since_start(*decided));
-      FW_RETURN_IF_ERROR(write_file_atomically(result_file, decided->to_json().dump(2) + "\n"));
-      if (on_cycle) on_cycle(*decided);
-      results.push_back(std::move(*decided));
+    if (decided) {
+      FW_RETURN_IF_ERROR(reuse(std::move(*decided), true));
       continue;
     }
     fs::create_directories(dir, ec);

@@ -42,24 +42,25 @@ httplib::Server::Handler Router::wrap(const std::string& route, Access access, R
                                                                  "application/json'"),
                                         415, "unsupported_media_type", ""));
     }
+    // A 401 says how to authenticate.
+    const auto refuse = [&res](const Status& status) {
+      if (status.code() == StatusCode::kUnauthenticated) res.set_header("WWW-Authenticate", "Bearer");
+      send_error(res, status);
+    };
     Caller caller;  // anonymous: never admin
     if (access != Access::kPublic && context_.authenticator != nullptr) {
       auto authenticated = context_.authenticator->authenticate(req.get_header_value("Authorization"), req.remote_addr);
       if (!authenticated.ok()) {
-        const StatusCode code = authenticated.status().code();
-        if (code == StatusCode::kUnauthenticated) res.set_header("WWW-Authenticate", "Bearer");
         // One failed lookup refills every 60 s / kFailedLookupsPerMinute.
-        if (code == StatusCode::kResourceExhausted)
+        if (authenticated.status().code() == StatusCode::kResourceExhausted)
           res.set_header("Retry-After", std::to_string((60 + feedback::kFailedLookupsPerMinute - 1) /
                                                        feedback::kFailedLookupsPerMinute));
-        return send_error(res, authenticated.status());
+        return refuse(authenticated.status());
       }
       caller = std::move(authenticated).value();
     }
-    if (Status allowed = check_access(access, caller, context_.anonymous_local_only, req.remote_addr); !allowed.ok()) {
-      if (allowed.code() == StatusCode::kUnauthenticated) res.set_header("WWW-Authenticate", "Bearer");
-      return send_error(res, allowed);
-    }
+    if (Status allowed = check_access(access, caller, context_.anonymous_local_only, req.remote_addr); !allowed.ok())
+      return refuse(allowed);
     if (access != Access::kPublic) {
       const feedback::QuotaDecision quota = context_.limiter.check_request(caller);
       if (!quota.allowed) {

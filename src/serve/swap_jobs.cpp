@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <filesystem>
 
-#include "feedback/sql_connection.h"
 #include "registry/registry.h"
 #include "serve/ids.h"
 
@@ -18,6 +17,12 @@ Status not_swappable(const std::string& model) {
   return Status::not_found("model: '" + model +
                            "' is neither a registered model (flywheel models list) nor a checkpoint under the "
                            "server's --swap-dir");
+}
+
+Status busy(const std::string& loading) {
+  return Status(
+      StatusCode::kAlreadyExists,
+      "swap job '" + loading + "' is still loading; one swap runs at a time (GET /admin/swap/" + loading + ")");
 }
 
 // `path` lies under `dir` (both canonical, so symlinks and ".." cannot leave it).
@@ -66,10 +71,7 @@ Result<std::pair<std::string, std::string>> SwapJobs::resolve(const SwapRequest&
 Result<SwapJobs::Job> SwapJobs::start(const SwapRequest& request) {
   {
     std::lock_guard lock(mutex_);
-    if (!loading_.empty())
-      return Status(
-          StatusCode::kAlreadyExists,
-          "swap job '" + loading_ + "' is still loading; one swap runs at a time (GET /admin/swap/" + loading_ + ")");
+    if (!loading_.empty()) return busy(loading_);
   }
   FW_ASSIGN_OR_RETURN(auto target, resolve(request));
   Job job;
@@ -79,8 +81,7 @@ Result<SwapJobs::Job> SwapJobs::start(const SwapRequest& request) {
   job.model = request.model;
   job.model_id = target.second;
   std::lock_guard lock(mutex_);
-  if (!loading_.empty())  // another request won the race while this one resolved
-    return Status(StatusCode::kAlreadyExists, "swap job '" + loading_ + "' is still loading; one swap runs at a time");
+  if (!loading_.empty()) return busy(loading_);  // another request won the race while this one resolved
   jobs_[job.id] = job;
   order_.push_back(job.id);
   // Forget the oldest finished jobs beyond the bound.
