@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "infer/block_kernels.h"
+#include "infer/dense_internal.h"
 #include "infer/half.h"
 
 namespace flywheel::infer {
@@ -17,28 +18,6 @@ bool cpu_has_avx2() {
 }
 bool cpu_has_avx512() {
   return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
-}
-
-float dense_value(TensorType type, const std::byte* row, int64_t j) {
-  switch (type) {
-    case TensorType::kF32: {
-      float v;
-      std::memcpy(&v, row + 4 * j, 4);
-      return v;
-    }
-    case TensorType::kF16: {
-      uint16_t h;
-      std::memcpy(&h, row + 2 * j, 2);
-      return half_to_float(h);
-    }
-    case TensorType::kBF16: {
-      uint16_t h;
-      std::memcpy(&h, row + 2 * j, 2);
-      return bf16_to_float(h);
-    }
-    default:
-      return 0.0f;
-  }
 }
 
 }  // namespace
@@ -149,7 +128,7 @@ void dequantize_row(TensorType type, const void* row, int64_t n, float* out) {
       break;
   }
   const auto* bytes = static_cast<const std::byte*>(row);
-  for (int64_t j = 0; j < n; ++j) out[j] = dense_value(type, bytes, j);
+  for (int64_t j = 0; j < n; ++j) out[j] = detail::dense_value(type, bytes, j);
 }
 
 TensorType activation_type(TensorType weight_type) {
@@ -193,6 +172,8 @@ void matmul_rows(const WeightMatrix& w, const std::byte* prepared, int64_t m, fl
     default:
       break;
   }
+  const auto* xf = reinterpret_cast<const float*>(prepared);
+  if (resolve_path(path) == KernelPath::kAvx2) return detail::matmul_dense_avx2(w, xf, m, y, ldy, row_begin, row_end);
   // Scalar reference for the dense types; a double accumulator keeps it a
   // reference rather than one more rounding order.
   const int64_t k = w.cols;
