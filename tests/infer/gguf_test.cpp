@@ -5,12 +5,16 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "core/atomic_file.h"
+#include "core/hash.h"
 
 namespace flywheel::infer {
 namespace {
@@ -295,6 +299,91 @@ TEST(Gguf, OverlappingAndDuplicateTensors) {
   EXPECT_TRUE(parse_error(fine.out).ok());
   dup.header(2, 0).tensor("a", {8}, 0, 0).tensor("a", {8}, 0, 32).pad().zeros(64);
   expect_error(dup.out, StatusCode::kCorruption, {"tensor name a", "twice"});
+}
+
+// The independent reader (tests/reference/gguf_reference.py, from the spec)
+// parses what the writer wrote: every key, type and value, every tensor's
+// dims, type, offset and bytes.
+TEST(Gguf, PythonReferenceReadsFlywheelFile) {
+  const fs::path dir = fs::temp_directory_path() / ("gguf_py_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  std::vector<float> a(64 * 3);
+  for (size_t i = 0; i < a.size(); ++i) a[i] = std::sin(static_cast<float>(i));
+  std::vector<uint16_t> b(7);
+  for (size_t i = 0; i < b.size(); ++i) b[i] = static_cast<uint16_t>(0x3c00 + i);
+  std::vector<std::byte> q(2 * 34, std::byte{0x5a});
+  const std::vector<GgufTensorToWrite> tensors = {{"b", TensorType::kF16, {7}, std::as_bytes(std::span(b))},
+                                                  {"a", TensorType::kF32, {64, 3}, std::as_bytes(std::span(a))},
+                                                  {"q", TensorType::kQ8_0, {64}, q}};
+  const auto metadata = sample_metadata();
+  ASSERT_TRUE(write_gguf(dir / "m.gguf", metadata, tensors, 64).ok());
+  const std::string cmd = "/usr/bin/python3 '" + std::string(FLYWHEEL_SOURCE_DIR) +
+                          "/tests/reference/gguf_reference.py' '" + (dir / "m.gguf").string() + "' > '" +
+                          (dir / "out.json").string() + "'";
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  const nlohmann::json j = nlohmann::json::parse(read_file(dir / "out.json").value());
+  EXPECT_EQ(j["version"], 3);
+  EXPECT_EQ(j["alignment"], 64);
+  const nlohmann::json& md = j["metadata"];
+  ASSERT_EQ(md.size(), metadata.size() + 1);  // + general.alignment
+  std::function<void(const GgufValue&, GgufValueType, const nlohmann::json&, const std::string&)> same =
+      [&](const GgufValue& v, GgufValueType type, const nlohmann::json& value, const std::string& key) {
+        switch (type) {
+          case GgufValueType::kString:
+            EXPECT_EQ(value.get<std::string>(), v.string) << key;
+            break;
+          case GgufValueType::kBool:
+            EXPECT_EQ(value.get<bool>(), v.integer != 0) << key;
+            break;
+          case GgufValueType::kFloat32:
+            EXPECT_EQ(value.get<double>(), static_cast<double>(static_cast<float>(v.real))) << key;
+            break;
+          case GgufValueType::kFloat64:
+            EXPECT_EQ(value.get<double>(), v.real) << key;
+            break;
+          case GgufValueType::kUint64:
+            EXPECT_EQ(value.get<uint64_t>(), static_cast<uint64_t>(v.integer)) << key;
+            break;
+          case GgufValueType::kArray: {
+            EXPECT_EQ(value["element_type"], gguf_value_type_name(v.element_type)) << key;
+            const nlohmann::json& items = value["items"];
+            ASSERT_EQ(items.size(), v.array_size()) << key;
+            for (size_t i = 0; i < items.size(); ++i) {
+              GgufValue item;
+              item.type = v.element_type;
+              if (v.element_type == GgufValueType::kString)
+                item.string = v.strings[i];
+              else if (v.element_type == GgufValueType::kArray)
+                item = v.items[i];
+              else if (v.is_float() || v.element_type == GgufValueType::kFloat32 ||
+                       v.element_type == GgufValueType::kFloat64)
+                item.real = v.reals[i];
+              else
+                item.integer = v.integers[i];
+              same(item, v.element_type, items[i], key + "[" + std::to_string(i) + "]");
+            }
+            break;
+          }
+          default:
+            EXPECT_EQ(value.get<int64_t>(), v.integer) << key;
+        }
+      };
+  for (const auto& [key, v] : metadata) {
+    ASSERT_TRUE(md.contains(key)) << key;
+    EXPECT_EQ(md[key]["type"], gguf_value_type_name(v.type)) << key;
+    same(v, v.type, md[key]["value"], key);
+  }
+  ASSERT_EQ(j["tensors"].size(), tensors.size());
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    const nlohmann::json& t = j["tensors"][i];
+    EXPECT_EQ(t["name"], tensors[i].name);
+    EXPECT_EQ(t["type"], type_name(tensors[i].type));
+    EXPECT_EQ(t["dims"].get<std::vector<int64_t>>(), tensors[i].dims);
+    EXPECT_EQ(t["hex"].get<std::string>(),
+              to_hex(std::string_view(reinterpret_cast<const char*>(tensors[i].data.data()), tensors[i].data.size())))
+        << tensors[i].name;
+  }
+  fs::remove_all(dir);
 }
 
 }  // namespace
