@@ -162,7 +162,8 @@ void add_model_command(CLI::App& app, const GlobalOptions& global, CommandAction
   });
 
   auto info_options = std::make_shared<InfoOptions>();
-  CLI::App* info = model->add_subcommand("info", "Describe a checkpoint or GGUF file (config, tokenizer, weights, lineage)");
+  CLI::App* info =
+      model->add_subcommand("info", "Describe a checkpoint or GGUF file (config, tokenizer, weights, lineage)");
   info->add_option("model", info_options->model, "Checkpoint directory or .gguf file")->required()->type_name("DIR");
   info->footer(global_options_footer());
   info->callback([info_options, &global, action] {
