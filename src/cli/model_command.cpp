@@ -1,5 +1,6 @@
-// `flywheel model init|info`: create a random-init model in checkpoint layout,
-// and describe a checkpoint without loading its weights.
+// `flywheel model init|info|convert`: create a random-init model in checkpoint
+// layout, describe a checkpoint (or GGUF file) without loading its weights,
+// and convert between checkpoints and GGUF (model_convert.cpp).
 #include <fmt/format.h>
 
 #include <filesystem>
@@ -7,6 +8,7 @@
 
 #include "cli/cli_util.h"
 #include "cli/commands.h"
+#include "cli/model_convert.h"
 #include "core/atomic_file.h"
 #include "core/json_output.h"
 #include "model/model.h"
@@ -75,6 +77,7 @@ Status run_init(const InitOptions& o, const GlobalOptions& global) {
 
 Status run_info(const InfoOptions& o, const GlobalOptions& global) {
   fs::path dir(o.model);
+  if (fs::is_regular_file(dir) && dir.extension() == ".gguf") return run_gguf_info(o.model, global);
   if (!fs::is_directory(dir)) return Status::not_found("model directory '" + o.model + "' does not exist");
   FW_ASSIGN_OR_RETURN(ModelConfig config, ModelConfig::from_file((dir / "config.json").string()));
   FW_ASSIGN_OR_RETURN(Tokenizer tokenizer, load_tokenizer((dir / "tokenizer.json").string()));
@@ -159,12 +162,15 @@ void add_model_command(CLI::App& app, const GlobalOptions& global, CommandAction
   });
 
   auto info_options = std::make_shared<InfoOptions>();
-  CLI::App* info = model->add_subcommand("info", "Describe a checkpoint (config, tokenizer, weights, lineage)");
-  info->add_option("model", info_options->model, "Checkpoint directory")->required()->type_name("DIR");
+  CLI::App* info =
+      model->add_subcommand("info", "Describe a checkpoint or GGUF file (config, tokenizer, weights, lineage)");
+  info->add_option("model", info_options->model, "Checkpoint directory or .gguf file")->required()->type_name("DIR");
   info->footer(global_options_footer());
   info->callback([info_options, &global, action] {
     *action = [info_options, &global] { return run_info(*info_options, global); };
   });
+
+  add_model_convert_command(*model, global, action);
 }
 
 }  // namespace flywheel::cli

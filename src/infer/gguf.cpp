@@ -17,6 +17,8 @@ namespace flywheel::infer {
 namespace {
 
 constexpr uint32_t kDefaultAlignment = 32;
+// Files use 32 (a few 64); a larger one would only pad the file.
+constexpr uint32_t kMaxAlignment = 1u << 20;
 constexpr uint32_t kMaxDims = 4;  // ggml's GGML_MAX_DIMS
 constexpr int kMaxArrayDepth = 4;
 
@@ -279,8 +281,9 @@ uint64_t align_up(uint64_t v, uint64_t alignment) { return (v + alignment - 1) /
 Result<std::string> build_header(const std::vector<std::pair<std::string, GgufValue>>& metadata,
                                  const std::vector<GgufTensorToWrite>& tensors, uint32_t alignment,
                                  std::vector<uint64_t>* offsets) {
-  if (alignment == 0 || (alignment & (alignment - 1)) != 0)
-    return Status::invalid_argument("GGUF alignment " + std::to_string(alignment) + " is not a power of two");
+  if (alignment == 0 || (alignment & (alignment - 1)) != 0 || alignment > kMaxAlignment)
+    return Status::invalid_argument("GGUF alignment " + std::to_string(alignment) +
+                                    " is not a power of two up to 2^20");
   std::vector<std::pair<std::string, GgufValue>> kvs = metadata;
   const bool has_alignment_key =
       std::any_of(kvs.begin(), kvs.end(), [](const auto& kv) { return kv.first == "general.alignment"; });
@@ -456,8 +459,9 @@ Result<GgufFile> GgufFile::parse(std::span<const std::byte> bytes, std::string s
     file.metadata_.emplace_back(std::move(key), std::move(value));
   }
   if (const GgufValue* a = file.find("general.alignment")) {
-    if (a->type != GgufValueType::kUint32 || a->integer == 0 || (a->integer & (a->integer - 1)) != 0)
-      return in.error("general.alignment must be a u32 power of two");
+    if (a->type != GgufValueType::kUint32 || a->integer == 0 || (a->integer & (a->integer - 1)) != 0 ||
+        a->integer > kMaxAlignment)
+      return in.error("general.alignment must be a u32 power of two up to 2^20");
     file.alignment_ = static_cast<uint32_t>(a->integer);
   }
 
@@ -502,6 +506,9 @@ Result<GgufFile> GgufFile::parse(std::span<const std::byte> bytes, std::string s
 
   const uint64_t data_offset = align_up(in.pos(), file.alignment_);
   file.data_offset_ = data_offset;
+  if (!file.tensors_.empty() && data_offset > bytes.size())
+    return in.error("the data section (after padding to the alignment " + std::to_string(file.alignment_) +
+                    ") starts past the end of the file");
   const uint64_t data_size = data_offset <= bytes.size() ? bytes.size() - data_offset : 0;
   std::vector<const GgufTensor*> by_offset;
   for (GgufTensor& t : file.tensors_) {

@@ -265,6 +265,10 @@ TEST(Gguf, UnknownValueTypesAndDuplicates) {
   expect_error(boolean.out, StatusCode::kCorruption, {"metadata b", "bool"});
   align.header(0, 1).str("general.alignment").put<uint32_t>(4).put<uint32_t>(24);
   expect_error(align.out, StatusCode::kCorruption, {"general.alignment"});
+  // Found by gguf_fuzz: a 1 GiB alignment made the writer pad a gigabyte.
+  Raw huge;
+  huge.header(0, 1).str("general.alignment").put<uint32_t>(4).put<uint32_t>(1u << 30);
+  expect_error(huge.out, StatusCode::kCorruption, {"general.alignment"});
 }
 
 TEST(Gguf, TensorInfoErrorsNameTheTensor) {
@@ -286,6 +290,11 @@ TEST(Gguf, TensorInfoErrorsNameTheTensor) {
   expect_error(one({uint64_t{1} << 62}, 0, 0, 0), StatusCode::kCorruption, {"blk.0.attn_q.weight", "overflow"});
   expect_error(one({32, 2}, 0, 16, 512), StatusCode::kCorruption, {"blk.0.attn_q.weight", "offset 16", "alignment"});
   expect_error(one({32, 2}, 0, 0, 255), StatusCode::kCorruption, {"blk.0.attn_q.weight", "past the end"});
+  // Found by gguf_fuzz: an empty tensor in a file that ends before the data
+  // section's padding pointed past the end of the input.
+  Raw unpadded;
+  unpadded.header(1, 0).tensor("empty", {0}, 0, 0);
+  expect_error(unpadded.out, StatusCode::kCorruption, {"data section", "past the end"});
   expect_error(one({32, 2}, 0, uint64_t{1} << 63, 255), StatusCode::kCorruption,
                {"blk.0.attn_q.weight", "past the end"});
 }
