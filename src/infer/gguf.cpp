@@ -1,10 +1,5 @@
 #include "infer/gguf.h"
 
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
@@ -533,42 +528,9 @@ Result<GgufFile> GgufFile::parse(std::span<const std::byte> bytes, std::string s
 }
 
 Result<GgufFile> GgufFile::open(const std::filesystem::path& path) {
-  const std::string name = path.string();
-  int fd;
-  do {
-    fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  } while (fd < 0 && errno == EINTR);
-  if (fd < 0) {
-    const int err = errno;
-    if (err == ENOENT) return Status::not_found("GGUF file " + name + " does not exist");
-    return Status::from_errno("cannot open GGUF file " + name, err);
-  }
-  struct stat st {};
-  if (::fstat(fd, &st) != 0) {
-    const int err = errno;
-    ::close(fd);
-    return Status::from_errno("cannot stat " + name, err);
-  }
-  if (!S_ISREG(st.st_mode)) {
-    ::close(fd);
-    return Status::invalid_argument("GGUF file " + name + " is not a regular file");
-  }
-  const auto size = static_cast<size_t>(st.st_size);
-  if (size == 0) {
-    ::close(fd);
-    return parse({}, name).status();
-  }
-  void* mapping = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
-  const int err = errno;
-  ::close(fd);
-  if (mapping == MAP_FAILED) return Status::from_errno("cannot memory-map " + name, err);
-  Result<GgufFile> file = parse(std::span<const std::byte>(static_cast<const std::byte*>(mapping), size), name);
-  if (!file.ok()) {
-    ::munmap(mapping, size);
-    return file.status();
-  }
-  file->mapping_ = mapping;
-  file->mapping_size_ = size;
+  FW_ASSIGN_OR_RETURN(MappedFile mapping, MappedFile::open(path, "GGUF file"));
+  FW_ASSIGN_OR_RETURN(GgufFile file, parse(mapping.bytes(), path.string()));
+  file.mapping_ = std::move(mapping);
   return file;
 }
 
@@ -615,43 +577,6 @@ std::optional<int64_t> GgufFile::int_or(std::string_view key) const {
   Result<int64_t> v = get_int(key);
   if (!v.ok()) return std::nullopt;
   return *v;
-}
-
-GgufFile::GgufFile(GgufFile&& other) noexcept
-    : source_(std::move(other.source_)),
-      mapping_(std::exchange(other.mapping_, nullptr)),
-      mapping_size_(std::exchange(other.mapping_size_, 0)),
-      version_(other.version_),
-      alignment_(other.alignment_),
-      data_offset_(other.data_offset_),
-      metadata_(std::move(other.metadata_)),
-      metadata_index_(std::move(other.metadata_index_)),
-      tensors_(std::move(other.tensors_)),
-      tensor_index_(std::move(other.tensor_index_)) {}
-
-GgufFile& GgufFile::operator=(GgufFile&& other) noexcept {
-  if (this != &other) {
-    unmap();
-    source_ = std::move(other.source_);
-    mapping_ = std::exchange(other.mapping_, nullptr);
-    mapping_size_ = std::exchange(other.mapping_size_, 0);
-    version_ = other.version_;
-    alignment_ = other.alignment_;
-    data_offset_ = other.data_offset_;
-    metadata_ = std::move(other.metadata_);
-    metadata_index_ = std::move(other.metadata_index_);
-    tensors_ = std::move(other.tensors_);
-    tensor_index_ = std::move(other.tensor_index_);
-  }
-  return *this;
-}
-
-GgufFile::~GgufFile() { unmap(); }
-
-void GgufFile::unmap() {
-  if (mapping_ != nullptr) ::munmap(mapping_, mapping_size_);
-  mapping_ = nullptr;
-  mapping_size_ = 0;
 }
 
 Result<std::string> serialize_gguf(const std::vector<std::pair<std::string, GgufValue>>& metadata,

@@ -38,6 +38,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/mapped_file.h"
 #include "core/status.h"
 #include "infer/tensor_type.h"
 
@@ -129,19 +130,15 @@ class GgufFile {
   Result<double> get_float(std::string_view key) const;
   std::optional<int64_t> int_or(std::string_view key) const;
 
-  GgufFile(GgufFile&& other) noexcept;
-  GgufFile& operator=(GgufFile&& other) noexcept;
-  GgufFile(const GgufFile&) = delete;
-  GgufFile& operator=(const GgufFile&) = delete;
-  ~GgufFile();
+  // Moving keeps the views valid (the mapping stays where it is).
+  GgufFile(GgufFile&& other) noexcept = default;
+  GgufFile& operator=(GgufFile&& other) noexcept = default;
 
  private:
   GgufFile() = default;
-  void unmap();
 
   std::string source_;
-  void* mapping_ = nullptr;  // owned when non-null
-  size_t mapping_size_ = 0;
+  MappedFile mapping_;  // before the views into it, so they go first
   uint32_t version_ = 3;
   uint32_t alignment_ = 32;
   uint64_t data_offset_ = 0;

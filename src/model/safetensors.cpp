@@ -1,10 +1,5 @@
 #include "model/safetensors.h"
 
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
@@ -286,70 +281,10 @@ Result<SafetensorsFile> SafetensorsFile::parse(std::span<const std::byte> bytes,
 }
 
 Result<SafetensorsFile> SafetensorsFile::open(const std::filesystem::path& path) {
-  const std::string name = path.string();
-  int fd;
-  do {
-    fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  } while (fd < 0 && errno == EINTR);
-  if (fd < 0) return status_from_errno("cannot open safetensors file " + in_quotes(name), errno);
-  struct stat st {};
-  if (::fstat(fd, &st) != 0) {
-    int err = errno;
-    ::close(fd);
-    return status_from_errno("cannot stat " + in_quotes(name), err);
-  }
-  if (!S_ISREG(st.st_mode)) {
-    ::close(fd);
-    return Status::invalid_argument("cannot open safetensors file " + in_quotes(name) + ": not a regular file");
-  }
-  const auto size = static_cast<size_t>(st.st_size);
-  if (size < kLengthBytes) {
-    ::close(fd);
-    return parse(std::span<const std::byte>(), name).status();  // the "too short" error, without mapping 0 bytes
-  }
-  void* mapping = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
-  int err = errno;
-  ::close(fd);  // the mapping keeps the file
-  if (mapping == MAP_FAILED) return status_from_errno("cannot memory-map " + in_quotes(name), err);
-
-  Result<SafetensorsFile> file = parse(std::span<const std::byte>(static_cast<const std::byte*>(mapping), size), name);
-  if (!file.ok()) {
-    ::munmap(mapping, size);
-    return file.status();
-  }
-  file->mapping_ = mapping;
-  file->mapping_size_ = size;
+  FW_ASSIGN_OR_RETURN(MappedFile mapping, MappedFile::open(path, "safetensors file"));
+  FW_ASSIGN_OR_RETURN(SafetensorsFile file, parse(mapping.bytes(), path.string()));
+  file.mapping_ = std::move(mapping);
   return file;
-}
-
-SafetensorsFile::SafetensorsFile(SafetensorsFile&& other) noexcept
-    : source_(std::move(other.source_)),
-      mapping_(std::exchange(other.mapping_, nullptr)),
-      mapping_size_(std::exchange(other.mapping_size_, 0)),
-      header_size_(other.header_size_),
-      tensors_(std::move(other.tensors_)),
-      metadata_(std::move(other.metadata_)) {}
-
-SafetensorsFile& SafetensorsFile::operator=(SafetensorsFile&& other) noexcept {
-  if (this != &other) {
-    unmap();
-    source_ = std::move(other.source_);
-    mapping_ = std::exchange(other.mapping_, nullptr);
-    mapping_size_ = std::exchange(other.mapping_size_, 0);
-    header_size_ = other.header_size_;
-    tensors_ = std::move(other.tensors_);
-    metadata_ = std::move(other.metadata_);
-  }
-  return *this;
-}
-
-SafetensorsFile::~SafetensorsFile() { unmap(); }
-
-void SafetensorsFile::unmap() {
-  tensors_.clear();  // no view may outlive the mapping
-  if (mapping_ != nullptr) ::munmap(mapping_, mapping_size_);
-  mapping_ = nullptr;
-  mapping_size_ = 0;
 }
 
 std::vector<std::string> SafetensorsFile::names() const {

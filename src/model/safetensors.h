@@ -44,6 +44,7 @@
 #include <vector>
 
 #include "core/file_system.h"
+#include "core/mapped_file.h"
 #include "core/status.h"
 #include "model/dtype.h"
 
@@ -84,19 +85,14 @@ class SafetensorsFile {
   // Bytes of the JSON header (N), for tools and tests.
   uint64_t header_size() const { return header_size_; }
 
-  SafetensorsFile(SafetensorsFile&& other) noexcept;
-  SafetensorsFile& operator=(SafetensorsFile&& other) noexcept;
-  SafetensorsFile(const SafetensorsFile&) = delete;
-  SafetensorsFile& operator=(const SafetensorsFile&) = delete;
-  ~SafetensorsFile();
+  SafetensorsFile(SafetensorsFile&& other) noexcept = default;
+  SafetensorsFile& operator=(SafetensorsFile&& other) noexcept = default;
 
  private:
   SafetensorsFile() = default;
-  void unmap();
 
   std::string source_;
-  void* mapping_ = nullptr;  // owned when non-null (munmap in the destructor)
-  size_t mapping_size_ = 0;
+  MappedFile mapping_;  // before the views into it, so they go first
   uint64_t header_size_ = 0;
   std::map<std::string, TensorView, std::less<>> tensors_;
   std::map<std::string, std::string> metadata_;
